@@ -1,0 +1,310 @@
+"""DuckDB access: the sandboxed connection, the dataset list, profile, segment rates, rate over
+time and read-only SQL. Work stays in DuckDB; only small results come back as DataFrames."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from core import catalog, settings
+from core.catalog import Dataset
+from core.errors import DataError, QueryError
+from core.intervals import with_wilson_interval
+from core.sql import Filter, compile_filters, ident, is_numeric, is_temporal, literal, positive_expr
+
+GRAINS = ("hour", "day", "week", "month")
+MISSING = "(missing)"
+_memo: OrderedDict = OrderedDict()
+_views_lock = threading.Lock()
+
+
+def connect(root: Path | str | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB that can read only the data root and the MLflow artifact root."""
+    base = catalog.data_root(root)
+    allowed = [f"{base}/", f"{settings.artifact_root()}/"]
+    con = duckdb.connect(":memory:")
+    # Order matters: allowed_directories must be set before external access is switched off.
+    con.execute(f"SET allowed_directories = [{', '.join(literal(d) for d in allowed)}]")
+    con.execute("SET enable_external_access = false")
+    con.execute("SET autoinstall_known_extensions = false")
+    con.execute("SET lock_configuration = true")
+    return con
+
+
+def root_of(con: duckdb.DuckDBPyConnection) -> Path:
+    """The data root a connection was made for (the first directory its sandbox allows)."""
+    allowed = con.execute("SELECT current_setting('allowed_directories')").fetchone()[0]
+    return Path(allowed[0].rstrip("/"))
+
+
+def resolve(con: duckdb.DuckDBPyConnection, dataset: str | Dataset) -> Dataset:
+    return catalog.resolve(dataset, root_of(con))
+
+
+def fingerprint(con: duckdb.DuckDBPyConnection, dataset: str | Dataset) -> str:
+    """Changes when the dataset's files change, so cached results follow new partitions."""
+    return resolve(con, dataset).fingerprint
+
+
+def source(ds: Dataset) -> tuple[str, list]:
+    """The table function that reads a dataset, and its parameters."""
+    many = ", hive_partitioning = true, union_by_name = true" if ds.path.is_dir() else ""
+    if ds.format == "parquet":
+        return f"read_parquet(?{many})", [ds.glob]
+    return f"read_csv(?, auto_detect = true{many})", [ds.glob]
+
+
+def _first_line(err: Exception) -> str:
+    return str(err).strip().splitlines()[0]
+
+
+def _query(con: duckdb.DuckDBPyConnection, ds: Dataset, sql: str, params: Sequence = ()) -> pd.DataFrame:
+    """Runs SQL over a dataset; DuckDB's errors become DataErrors that name the dataset."""
+    try:
+        return con.execute(sql, list(params)).df()
+    except duckdb.ConversionException as err:
+        raise DataError(f"A filter value does not fit its column in {ds.name}: {_first_line(err)}") from None
+    except duckdb.Error as err:
+        raise DataError(f"Cannot read dataset {ds.name!r}: {_first_line(err)}") from None
+
+
+def _remember(key: tuple, compute):
+    # Keyed by data fingerprint, so a changed file is a new key; bounded so memory stays small.
+    if key not in _memo:
+        _memo[key] = compute()
+        while len(_memo) > 512:
+            _memo.popitem(last=False)
+    return _memo[key]
+
+
+def columns(con: duckdb.DuckDBPyConnection, dataset: str | Dataset) -> dict[str, str]:
+    """Column name -> DuckDB type, cached by the dataset's fingerprint."""
+    ds = resolve(con, dataset)
+    src, params = source(ds)
+
+    def compute():
+        frame = _query(con, ds, f"DESCRIBE SELECT * FROM {src}", params)
+        return dict(zip(frame["column_name"], frame["column_type"], strict=True))
+
+    return dict(_remember(("columns", ds.glob, ds.fingerprint), compute))
+
+
+def schema(con: duckdb.DuckDBPyConnection, dataset: str | Dataset) -> pd.DataFrame:
+    """Columns: column, type."""
+    return pd.DataFrame(list(columns(con, dataset).items()), columns=["column", "type"])
+
+
+def _require(cols: dict[str, str], names: Sequence[str], ds: Dataset, role: str) -> None:
+    for name in names:
+        if name not in cols:
+            raise DataError(f"Unknown {role} column {name!r} in {ds.name}; columns are: {', '.join(cols)}.")
+
+
+def register_views(con: duckdb.DuckDBPyConnection, found: Sequence[Dataset]) -> None:
+    """One view per dataset, named as the dataset, so SQL can say `FROM "demo"`."""
+    with _views_lock:
+        for ds in found:
+            src, params = source(ds)
+            body = src.replace("?", literal(params[0]), 1)
+            con.execute(f"CREATE OR REPLACE VIEW {ident(ds.name)} AS SELECT * FROM {body}")
+
+
+def datasets(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Columns: name, path, format, rows, files, error (why a dataset cannot be read, else empty)."""
+    found = catalog.discover(root_of(con))
+    records = []
+    for ds in found:
+        src, params = source(ds)
+        try:
+            rows, error = int(_query(con, ds, f"SELECT count(*) AS n FROM {src}", params)["n"].iloc[0]), ""
+        except DataError as err:
+            rows, error = None, str(err)
+        records.append({"name": ds.name, "path": str(ds.path), "format": ds.format, "rows": rows, "files": len(ds.files), "error": error})
+    register_views(con, [ds for ds, rec in zip(found, records, strict=True) if not rec["error"]])
+    frame = pd.DataFrame(records, columns=["name", "path", "format", "rows", "files", "error"])
+    return frame.astype({"rows": "Int64", "files": "int64"})
+
+
+def profile(con: duckdb.DuckDBPyConnection, dataset: str | Dataset) -> pd.DataFrame:
+    """One scan. Columns: column, type, null_share, distinct, min, max, mean, top (most frequent)."""
+    ds = resolve(con, dataset)
+    cols = columns(con, ds)
+    src, params = source(ds)
+    parts = ["count(*) AS n"]
+    for i, (name, sql_type) in enumerate(cols.items()):
+        col = ident(name)
+        simple = not sql_type.upper().endswith("]") and not sql_type.upper().startswith(("STRUCT", "MAP", "UNION"))
+        mean = f"avg(CAST({col} AS DOUBLE))" if is_numeric(sql_type) or sql_type.upper() == "BOOLEAN" else "NULL"
+        parts += [
+            f"count({col}) AS c{i}_count",
+            f"count(DISTINCT {col}) AS c{i}_distinct" if simple else f"NULL AS c{i}_distinct",
+            f"CAST(min({col}) AS VARCHAR) AS c{i}_min" if simple else f"NULL AS c{i}_min",
+            f"CAST(max({col}) AS VARCHAR) AS c{i}_max" if simple else f"NULL AS c{i}_max",
+            f"{mean} AS c{i}_mean",
+            f"CAST(mode({col}) AS VARCHAR) AS c{i}_top" if simple else f"NULL AS c{i}_top",
+        ]
+    row = _query(con, ds, f"SELECT {', '.join(parts)} FROM {src}", params).iloc[0]
+    n = int(row["n"])
+    records = [
+        {
+            "column": name,
+            "type": sql_type,
+            "null_share": (n - int(row[f"c{i}_count"])) / n if n else float("nan"),
+            "distinct": row[f"c{i}_distinct"],
+            "min": row[f"c{i}_min"],
+            "max": row[f"c{i}_max"],
+            "mean": row[f"c{i}_mean"],
+            "top": row[f"c{i}_top"],
+        }
+        for i, (name, sql_type) in enumerate(cols.items())
+    ]
+    frame = pd.DataFrame(records, columns=["column", "type", "null_share", "distinct", "min", "max", "mean", "top"])
+    return frame.astype({"distinct": "Int64", "mean": "float64", "null_share": "float64"})
+
+
+def _target(con, ds: Dataset, cols: dict[str, str], target: str, positive_value) -> tuple[str, list]:
+    """The positive expression for a target, after checking the target is binary (cached)."""
+    _require(cols, [target], ds, "target")
+    expr, params = positive_expr(target, cols[target], positive_value)
+    src, src_params = source(ds)
+
+    # Text targets match without regard to case or spaces, so 'Yes' and 'yes' are one value.
+    value = f"lower(trim({ident(target)}))" if cols[target].upper() == "VARCHAR" else ident(target)
+
+    def check():
+        sql = f"SELECT DISTINCT {value} AS value, {expr} AS positive FROM {src} WHERE {ident(target)} IS NOT NULL LIMIT 3"
+        return _query(con, ds, sql, [*params, *src_params])
+
+    values = _remember(("target", ds.glob, ds.fingerprint, target, str(positive_value)), check)
+    shown = ", ".join(map(str, values["value"].tolist()))
+    if len(values) > 2:
+        raise DataError(
+            f"Target {target!r} is not binary: it has more than two values ({shown}, …). Pick a 0/1, true/false or two-valued column."
+        )
+    if len(values) == 2 and values["positive"].sum() == 0:
+        raise DataError(f"No value of target {target!r} ({shown}) matches positive value {positive_value!r}; give one of them.")
+    return expr, params
+
+
+def _label(frame: pd.DataFrame, by: Sequence[str]) -> pd.Series:
+    parts = [frame[col].astype("string").fillna(MISSING) for col in by]
+    label = parts[0]
+    for part in parts[1:]:
+        label = label + " × " + part
+    return label.astype(object)
+
+
+def segment_rates(con, dataset, target: str, by: Sequence[str], filters: Sequence[Filter] = (), positive_value=None) -> pd.DataFrame:
+    """Target rate per segment (one or two columns), most rows first; rows with no target are left out.
+
+    Columns: segment, <by columns>, rows, positives, rate, rate_lo, rate_hi (Wilson 95%), share.
+    """
+    by = list(by)
+    ds = resolve(con, dataset)
+    if not 1 <= len(by) <= 2:
+        raise DataError("Split by one or two columns.")
+    cols = columns(con, ds)
+    _require(cols, by, ds, "segment")
+    expr, expr_params = _target(con, ds, cols, target, positive_value)
+    where, where_params = compile_filters(filters, cols)
+    src, src_params = source(ds)
+    keys = ", ".join(ident(c) for c in by)
+    sql = f"""
+        SELECT {keys}, count(*) AS rows, sum({expr}) AS positives
+        FROM {src} WHERE {where} AND {ident(target)} IS NOT NULL
+        GROUP BY ALL ORDER BY rows DESC, {keys}"""
+    frame = _query(con, ds, sql, [*expr_params, *src_params, *where_params])
+    frame = with_wilson_interval(frame)
+    frame.insert(0, "segment", _label(frame, by))
+    total = frame["rows"].sum()
+    return frame.assign(share=frame["rows"] / total if total else 0.0).reset_index(drop=True)
+
+
+def rate_over_time(
+    con, dataset, target: str, time_column: str, grain: str = "day", filters: Sequence[Filter] = (), positive_value=None
+) -> pd.DataFrame:
+    """Target rate per period of the time column. Columns: period, rows, positives, rate, rate_lo, rate_hi."""
+    if grain not in GRAINS:
+        raise DataError(f"Unknown grain {grain!r}; use one of: {', '.join(GRAINS)}.")
+    ds = resolve(con, dataset)
+    cols = columns(con, ds)
+    _require(cols, [time_column], ds, "time")
+    if not (is_temporal(cols[time_column]) or cols[time_column].upper() == "VARCHAR"):
+        raise DataError(f"Time column {time_column!r} has type {cols[time_column]}; pick a date or timestamp column.")
+    expr, expr_params = _target(con, ds, cols, target, positive_value)
+    where, where_params = compile_filters(filters, cols)
+    src, src_params = source(ds)
+    time = ident(time_column)
+    sql = f"""
+        SELECT date_trunc(?, CAST({time} AS TIMESTAMP)) AS period, count(*) AS rows, sum({expr}) AS positives
+        FROM {src} WHERE {where} AND {ident(target)} IS NOT NULL AND {time} IS NOT NULL
+        GROUP BY ALL ORDER BY period"""
+    frame = _query(con, ds, sql, [grain, *expr_params, *src_params, *where_params])
+    return with_wilson_interval(frame)
+
+
+def run_sql(con: duckdb.DuckDBPyConnection, sql: str, limit: int | None = None, timeout_s: float | None = None) -> pd.DataFrame:
+    """One read-only SELECT over the dataset views, at most `limit` rows, stopped after `timeout_s`.
+
+    `frame.attrs["truncated"]` says whether more rows existed. Anything else is a QueryError.
+    """
+    limit = limit or settings.get("sql_row_limit")
+    timeout_s = timeout_s or settings.get("sql_timeout_s")
+    try:
+        statements = con.extract_statements(sql)
+    except duckdb.Error as err:
+        raise QueryError(f"The SQL does not parse: {_first_line(err)}") from None
+    if len(statements) != 1:
+        raise QueryError(f"Run exactly one statement at a time; this SQL holds {len(statements)}.")
+    statement = statements[0]
+    if statement.type != duckdb.StatementType.SELECT:
+        raise QueryError(f"Only read-only SELECT queries run here; this is a {statement.type.name} statement.")
+    register_views(con, catalog.discover(root_of(con)))
+    body = statement.query.strip().rstrip(";")
+    cursor = con.cursor()
+    timer = threading.Timer(timeout_s, cursor.interrupt)
+    timer.start()
+    try:
+        frame = cursor.execute(f"SELECT * FROM (\n{body}\n) AS query LIMIT ?", [limit + 1]).df()
+    except duckdb.InterruptException:
+        raise QueryError(f"The query was stopped after {timeout_s:g} s (WB_SQL_TIMEOUT_S); filter or aggregate more.") from None
+    except duckdb.PermissionException as err:
+        raise QueryError(f"Refused: the query reads outside the data root. {_first_line(err)}") from None
+    except duckdb.Error as err:
+        raise QueryError(_first_line(err)) from None
+    finally:
+        timer.cancel()
+        cursor.close()
+    truncated = len(frame) > limit
+    frame = frame.head(limit)
+    frame.attrs["truncated"] = truncated
+    return frame
+
+
+def overall_rate(table: pd.DataFrame) -> pd.DataFrame:
+    """One row with the totals of a segment table. Columns: rows, positives, rate, rate_lo, rate_hi."""
+    totals = pd.DataFrame({"rows": [table["rows"].sum()], "positives": [table["positives"].sum()]})
+    return with_wilson_interval(totals)
+
+
+TARGET_NAMES = ("converted", "conversion", "target", "label", "y", "is_converted", "purchased", "revenue_flag")
+
+
+def likely_target(cols: dict[str, str]) -> str:
+    """A sensible default target: a conventional name, else the first boolean, else the first column."""
+    for name in TARGET_NAMES:
+        if name in cols:
+            return name
+    return next((name for name, kind in cols.items() if kind == "BOOLEAN"), next(iter(cols)))
+
+
+def time_columns(cols: dict[str, str]) -> list[str]:
+    """Date and timestamp columns, finest first (timestamps before dates)."""
+    return sorted(
+        (name for name, kind in cols.items() if is_temporal(kind)), key=lambda name: not cols[name].upper().startswith("TIMESTAMP")
+    )

@@ -1,0 +1,13 @@
+"""The few exception types the workbench raises; each message says what to fix."""
+
+
+class WorkbenchError(Exception):
+    """A user-facing problem: pages show it with st.error, CLIs exit 2 with it."""
+
+
+class DataError(WorkbenchError):
+    """A dataset, column, target or filter that cannot be used as given."""
+
+
+class QueryError(WorkbenchError):
+    """SQL from the SQL box that is refused or failed."""

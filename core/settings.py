@@ -1,0 +1,87 @@
+"""The one table of settings: name, environment variable, default, help.
+
+Values are read from the environment on every call, so tests and CLIs can set them per process.
+`<project>` in a default stands for the folder this repository is checked out in.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from core.errors import WorkbenchError
+
+PROJECT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    env: str
+    default: str
+    help: str
+    parse: Callable[[str], Any] = str
+
+
+def _path(text: str) -> Path:
+    return Path(text.replace("<project>", str(PROJECT))).expanduser().resolve()
+
+
+def _uri(text: str) -> str:
+    return text.replace("<project>", str(PROJECT))
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise ValueError("must be a positive whole number")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise ValueError("must be a positive number")
+    return value
+
+
+SETTINGS = (
+    Setting("data_root", "WB_DATA_ROOT", "<project>/data", "Folder of datasets (parquet, CSV, hive-partitioned folders)", _path),
+    Setting("demo_rows", "WB_DEMO_ROWS", "1000000", "Rows in the generated demo dataset", _positive_int),
+    Setting("demo_days", "WB_DEMO_DAYS", "56", "Days of events in the generated demo dataset", _positive_int),
+    Setting("tracking_uri", "MLFLOW_TRACKING_URI", "sqlite:///<project>/mlruns/mlflow.db", "MLflow tracking store and registry; artifacts go next to a sqlite file", _uri),
+    Setting("sql_row_limit", "WB_SQL_ROW_LIMIT", "10000", "Most rows a query in the SQL box returns", _positive_int),
+    Setting("sql_timeout_s", "WB_SQL_TIMEOUT_S", "30", "Seconds before a query in the SQL box is stopped", _positive_float),
+)  # fmt: skip
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def get(name: str) -> Any:
+    """The current value of one setting, parsed; a bad value names its variable."""
+    setting = _BY_NAME[name]
+    text = os.environ.get(setting.env) or setting.default
+    try:
+        return setting.parse(text)
+    except ValueError as err:
+        raise WorkbenchError(f"{setting.env}={text!r} is not valid: {err}") from None
+
+
+def artifact_root() -> Path:
+    """Where MLflow artifacts live locally: beside the sqlite file, else `<project>/mlruns`."""
+    uri = get("tracking_uri")
+    if uri.startswith("sqlite:///"):
+        return Path(uri.removeprefix("sqlite:///")).resolve().parent
+    if uri.startswith("file:"):
+        return Path(uri.removeprefix("file:").removeprefix("//")).resolve()
+    return (PROJECT / "mlruns").resolve()
+
+
+def markdown_table() -> str:
+    """The settings as the Markdown table the README holds."""
+    lines = ["| Setting | Environment variable | Default | What it does |", "|---|---|---|---|"]
+    lines += [f"| `{s.name}` | `{s.env}` | `{s.default}` | {s.help} |" for s in SETTINGS]
+    return "\n".join(lines)

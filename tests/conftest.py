@@ -1,0 +1,77 @@
+"""Shared fixtures: a tiny hand-made dataset root, a small demo root, sandboxed connections."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core import data, demo
+
+# Ten events small enough to check every number by hand.
+TINY = pd.DataFrame(
+    {
+        "event_time": pd.to_datetime(
+            [
+                "2026-01-01 08:00",
+                "2026-01-01 09:30",
+                "2026-01-02 10:00",
+                "2026-01-02 11:00",
+                "2026-01-05 12:00",
+                "2026-01-06 13:00",
+                "2026-01-12 14:00",
+                "2026-02-01 15:00",
+                "2026-02-02 16:00",
+                "2026-02-03 17:00",
+            ]
+        ),
+        "channel": ["search", "search", "social", "social", "social", None, "search", "email", "email", "social"],
+        "device": ["mobile", "desktop", "mobile", "mobile", "desktop", "mobile", "mobile", "desktop", "mobile", "mobile"],
+        "hour": np.array([8, 9, 10, 11, 12, 13, 14, 15, 16, 17], dtype="int32"),
+        "spend": [1.0, 2.0, np.nan, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0],
+        "converted": np.array([1, 0, 1, 0, 0, 1, 1, 0, 0, 1], dtype="int8"),
+        "flag": [True, False, True, False, False, True, True, False, False, True],
+        "answer": ["Yes", "no", "YES", "No", "no", "yes", "Yes", "NO", "no", "yes"],
+        "plan": ["a", "b", "c", "a", "b", "c", "a", "b", "c", "a"],
+    }
+)
+
+
+@pytest.fixture(scope="session")
+def tiny_root(tmp_path_factory) -> Path:
+    """A data root with the tiny table as parquet, as CSV, and as a two-partition folder."""
+    root = tmp_path_factory.mktemp("tiny_root")
+    TINY.to_parquet(root / "tiny.parquet", index=False)
+    TINY.to_csv(root / "tiny.csv", index=False)
+    (root / "raw").mkdir()
+    TINY.head(3).to_parquet(root / "raw" / "2026.parquet", index=False)
+    for month, part in TINY.groupby(TINY["event_time"].dt.strftime("%Y-%m")):
+        folder = root / "events" / f"month={month}"
+        folder.mkdir(parents=True)
+        part.drop(columns=[]).to_parquet(folder / "part-0.parquet", index=False)
+    (root / "events" / "_SUCCESS").write_text("")
+    (root / "notes.txt").write_text("not data")
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_con(tiny_root):
+    return data.connect(tiny_root)
+
+
+@pytest.fixture(scope="session")
+def demo_root(tmp_path_factory) -> Path:
+    """A data root holding a small demo dataset named `demo` (20k rows over 21 days)."""
+    root = tmp_path_factory.mktemp("demo_root")
+    demo.write(demo.generate(20_000, 21, seed=3), root / "demo")
+    return root
+
+
+@pytest.fixture
+def demo_env(demo_root, monkeypatch, tmp_path):
+    """Settings pointing at the small demo root and a temporary MLflow store."""
+    monkeypatch.setenv("WB_DATA_ROOT", str(demo_root))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlruns/mlflow.db")
+    return demo_root
