@@ -29,20 +29,43 @@ for _, broken in listing[listing["error"] != ""].iterrows():
 readable = listing[listing["error"] == ""].reset_index(drop=True)
 if readable.empty:
     st.stop()
-names = readable["name"].tolist()
+dataset_names = readable["name"].tolist()
 
 
 def _forget_filters():
     st.session_state["explore.filters"] = []
 
 
-dataset = st.selectbox(
-    "Dataset", names, index=names.index("demo") if "demo" in names else 0, key="explore.dataset", on_change=_forget_filters
-)
-meta = readable.set_index("name").loc[dataset]
-st.caption(f"{meta['rows']:,} rows · {meta['files']} file(s) · {meta['format']} · `{meta['path']}`")
+with st.sidebar:
+    dataset = st.selectbox(
+        "Dataset",
+        dataset_names,
+        index=dataset_names.index("demo") if "demo" in dataset_names else 0,
+        key="explore.dataset",
+        on_change=_forget_filters,
+    )
+    columns = ui.or_stop(ui.cached, data.columns, dataset)
+    column_names = list(columns)
+    target = st.selectbox("Target", column_names, index=column_names.index(data.likely_target(columns)), key="explore.target")
+    positive = st.text_input("Positive value", key="explore.positive", help="Matched as text, any case; empty means true / 1 / yes") or None
 
-columns = ui.or_stop(ui.cached, data.columns, dataset)
+    st.subheader("Filter")
+    filters = st.session_state.setdefault("explore.filters", [])
+    column = st.selectbox("Column", column_names, key="explore.filter_column")
+    op = st.selectbox("Operator", sql.OPS, key="explore.filter_op")
+    value = st.text_input("Value", key="explore.filter_value", help="in / not in: a, b, c · between: 1, 5", disabled=op in sql.NULL_OPS)
+    with ui.shown_errors():
+        if st.button("Add filter", key="explore.filter_add"):
+            filters.append(sql.make_filter(column, op, value))
+    for i, item in enumerate(list(filters)):
+        if st.button(f"✕ {sql.describe_filter(item)}", key=f"explore.filter_remove.{i}", help="Remove this filter"):
+            filters.pop(i)
+            st.rerun()
+    if not filters:
+        st.caption("No filter: every row counts.")
+
+meta = readable.set_index("name").loc[dataset]
+st.caption(f"**{dataset}** · {meta['rows']:,} rows · {meta['files']} file(s) · {meta['format']} · `{meta['path']}`")
 with st.expander("Schema and profile"), ui.shown_errors():
     st.dataframe(
         ui.cached(data.profile, dataset),
@@ -50,36 +73,10 @@ with st.expander("Schema and profile"), ui.shown_errors():
         column_config={"null_share": st.column_config.NumberColumn("null share", format="percent")},
     )
 
-# --- Filter ------------------------------------------------------------------------------------
-st.subheader("Filter")
-filters = st.session_state.setdefault("explore.filters", [])
-pick_col, pick_op, pick_value, pick_add = st.columns([3, 2, 3, 1], vertical_alignment="bottom")
-column = pick_col.selectbox("Column", list(columns), key="explore.filter_column")
-op = pick_op.selectbox("Operator", sql.OPS, key="explore.filter_op")
-value = pick_value.text_input("Value", key="explore.filter_value", help="in / not in: a, b, c · between: 1, 5", disabled=op in sql.NULL_OPS)
-with ui.shown_errors():
-    if pick_add.button("Add", key="explore.filter_add"):
-        filters.append(sql.make_filter(column, op, value))
-for i, item in enumerate(list(filters)):
-    if st.button(f"✕ {sql.describe_filter(item)}", key=f"explore.filter_remove.{i}", help="Remove this filter"):
-        filters.pop(i)
-        st.rerun()
-if not filters:
-    st.caption("No filter: every row counts.")
-
-# --- Target ------------------------------------------------------------------------------------
-st.subheader("Target")
-pick_target, pick_positive = st.columns(2)
-names = list(columns)
-target = pick_target.selectbox("Target column", names, index=names.index(data.likely_target(columns)), key="explore.target")
-positive = (
-    pick_positive.text_input("Positive value", key="explore.positive", help="Matched as text, any case; empty means true / 1 / yes") or None
-)
-
 # --- Segments ----------------------------------------------------------------------------------
 st.header("Conversion by segment")
 default_by = [c for c in ("channel",) if c in columns] or [n for n, kind in columns.items() if kind == "VARCHAR"][:1]
-by = st.multiselect("Split by", names, default=default_by, max_selections=2, key="explore.by")
+by = st.multiselect("Split by", column_names, default=default_by, max_selections=2, key="explore.by")
 with ui.shown_errors():
     if by:
         table = ui.cached(data.segment_rates, dataset, target, by, filters, positive_value=positive)
@@ -101,7 +98,10 @@ with ui.shown_errors():
                 table,
                 hide_index=True,
                 key="explore.segments",
+                column_order=[c for c in table.columns if c != "segment" or len(by) > 1],
                 column_config={
+                    "rows": st.column_config.NumberColumn(format="localized"),
+                    "positives": st.column_config.NumberColumn(format="localized"),
                     "rate": st.column_config.NumberColumn(format="percent"),
                     "rate_lo": st.column_config.NumberColumn("rate low (95%)", format="percent"),
                     "rate_hi": st.column_config.NumberColumn("rate high (95%)", format="percent"),

@@ -1,5 +1,8 @@
 """Explore renders on the demo data, on its own and through app.py, and its widgets work."""
 
+import shutil
+
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -82,3 +85,35 @@ def test_empty_root_offers_the_demo(tmp_path, monkeypatch):
     at.run()
     assert at.selectbox(key="explore.dataset").value == "demo"
     assert at.metric[0].value == "10,000"
+
+
+def test_switching_datasets_keeps_working(tiny_root, monkeypatch):
+    monkeypatch.setenv("WB_DATA_ROOT", str(tiny_root))
+    at = run()
+    assert at.selectbox(key="explore.dataset").options == ["events", "raw/2026.parquet", "tiny.csv", "tiny.parquet"]
+    for name in ["raw/2026.parquet", "tiny.csv", "tiny.parquet"]:
+        at.selectbox(key="explore.dataset").set_value(name).run()
+        assert not at.exception and not errors(at), name
+        assert at.metric[0].value == ("3" if name.startswith("raw") else "10")
+
+
+def test_a_new_partition_shows_up_without_a_restart(demo_root, tmp_path, monkeypatch):
+    shutil.copytree(demo_root / "demo", tmp_path / "demo")
+    monkeypatch.setenv("WB_DATA_ROOT", str(tmp_path))
+    at = run()
+    assert at.metric[0].value == "20,000"
+    first = sorted((tmp_path / "demo").iterdir())[0]
+    shutil.copytree(first, tmp_path / "demo" / "event_date=2030-01-01")
+    added = len(pd.read_parquet(first))
+    at.run()
+    assert at.metric[0].value == f"{20_000 + added:,}"
+
+
+def test_an_unreadable_file_is_named_and_the_rest_still_works(demo_root, tmp_path, monkeypatch):
+    shutil.copytree(demo_root / "demo", tmp_path / "demo")
+    (tmp_path / "broken.parquet").write_bytes(b"not parquet at all")
+    monkeypatch.setenv("WB_DATA_ROOT", str(tmp_path))
+    at = run()
+    assert any("broken.parquet" in w.value for w in at.warning)
+    assert at.selectbox(key="explore.dataset").options == ["demo"]
+    assert at.metric[0].value == "20,000"
