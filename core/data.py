@@ -33,13 +33,14 @@ def connect(root: Path | str | None = None) -> duckdb.DuckDBPyConnection:
     con.execute("SET enable_external_access = false")
     con.execute("SET autoinstall_known_extensions = false")
     con.execute("SET lock_configuration = true")
+    # Cursors share the catalog, not Python attributes: the root travels as a macro.
+    con.execute(f"CREATE MACRO workbench_data_root() AS {literal(str(base))}")
     return con
 
 
 def root_of(con: duckdb.DuckDBPyConnection) -> Path:
-    """The data root a connection was made for (the first directory its sandbox allows)."""
-    allowed = con.execute("SELECT current_setting('allowed_directories')").fetchone()[0]
-    return Path(allowed[0].rstrip("/"))
+    """The data root a connection (or a cursor of it) was made for."""
+    return Path(con.execute("SELECT workbench_data_root()").fetchone()[0])
 
 
 def resolve(con: duckdb.DuckDBPyConnection, dataset: str | Dataset) -> Dataset:
