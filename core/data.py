@@ -309,3 +309,40 @@ def time_columns(cols: dict[str, str]) -> list[str]:
     return sorted(
         (name for name, kind in cols.items() if is_temporal(kind)), key=lambda name: not cols[name].upper().startswith("TIMESTAMP")
     )
+
+
+def training_frame(
+    con,
+    dataset,
+    target: str,
+    columns_wanted: Sequence[str],
+    filters: Sequence[Filter] = (),
+    positive_value=None,
+    sample_rows: int | None = None,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """The wanted columns plus `__target` (0/1) for rows with a target, filtered, optionally sampled.
+
+    Numeric columns come back as float64 (missing as NaN), the types logged model signatures expect.
+    """
+    ds = resolve(con, dataset)
+    cols = columns(con, ds)
+    _require(cols, list(columns_wanted), ds, "feature")
+    expr, expr_params = _target(con, ds, cols, target, positive_value)
+    where, where_params = compile_filters(filters, cols)
+    src, src_params = source(ds)
+    picked = ", ".join(ident(c) for c in columns_wanted)
+    sql = f"""
+        SELECT {picked}{", " if picked else ""}{expr} AS __target
+        FROM {src} WHERE {where} AND {ident(target)} IS NOT NULL"""
+    if sample_rows:
+        # DuckDB samples before WHERE, so sample the filtered rows from outside. Both are ints.
+        sql = f"SELECT * FROM ({sql}) USING SAMPLE reservoir({int(sample_rows)} ROWS) REPEATABLE ({int(seed)})"
+    frame = _query(con, ds, sql, [*expr_params, *src_params, *where_params])
+    # One numeric type for models: nullable integers with gaps would otherwise change type per batch.
+    for name in columns_wanted:
+        if is_numeric(cols[name]):
+            frame[name] = frame[name].astype("float64")
+    if frame.empty:
+        raise DataError(f"No rows of {ds.name} have a target{' after the filter' if filters else ''}; loosen the filter.")
+    return frame

@@ -11,3 +11,11 @@ class DataError(WorkbenchError):
 
 class QueryError(WorkbenchError):
     """SQL from the SQL box that is refused or failed."""
+
+
+class SpecError(WorkbenchError):
+    """A training spec with a missing, unknown or invalid key."""
+
+
+class JobError(WorkbenchError):
+    """A training job that cannot be launched, found or cancelled."""

@@ -55,6 +55,8 @@ SETTINGS = (
     Setting("tracking_uri", "MLFLOW_TRACKING_URI", "sqlite:///<project>/mlruns/mlflow.db", "MLflow tracking store and registry; artifacts go next to a sqlite file", _uri),
     Setting("sql_row_limit", "WB_SQL_ROW_LIMIT", "10000", "Most rows a query in the SQL box returns", _positive_int),
     Setting("sql_timeout_s", "WB_SQL_TIMEOUT_S", "30", "Seconds before a query in the SQL box is stopped", _positive_float),
+    Setting("shap_rows", "WB_SHAP_ROWS", "2000", "Test rows a training job explains with SHAP (about 2 s per 1,000 rows for LightGBM)", _positive_int),
+    Setting("max_jobs", "WB_MAX_JOBS", "2", "Training jobs that may run at once; more are refused with a message", _positive_int),
 )  # fmt: skip
 
 _BY_NAME = {s.name: s for s in SETTINGS}

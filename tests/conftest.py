@@ -75,3 +75,21 @@ def demo_env(demo_root, monkeypatch, tmp_path):
     monkeypatch.setenv("WB_DATA_ROOT", str(demo_root))
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlruns/mlflow.db")
     return demo_root
+
+
+@pytest.fixture(scope="session")
+def store(tmp_path_factory) -> str:
+    """One temporary sqlite MLflow store for the session (a new store costs about a second)."""
+    return f"sqlite:///{tmp_path_factory.mktemp('mlruns')}/mlflow.db"
+
+
+@pytest.fixture
+def train_env(demo_root, store, monkeypatch):
+    """Settings for training on the small demo into the session's store, explaining few rows."""
+    monkeypatch.setenv("WB_DATA_ROOT", str(demo_root))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
+    monkeypatch.setenv("WB_SHAP_ROWS", "200")
+    return demo_root
+
+
+DEMO_ARGS = ["--data", "demo", "--target", "converted", "--time-column", "event_time", "--exclude", "revenue", "true_p", "user_id"]

@@ -1,0 +1,201 @@
+"""TrainSpec: everything a training job needs, as a validated structure with a YAML round trip."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from core.errors import SpecError
+from core.sql import Filter, make_filter, parse_filter
+
+SPLITS = ("temporal", "stratified", "random")
+CALIBRATIONS = ("none", "sigmoid", "isotonic")
+IMBALANCE = ("none", "class_weight", "scale_pos_weight", "undersample")
+SEARCH_METRICS = ("roc_auc", "pr_auc", "log_loss")
+
+
+@dataclass
+class Features:
+    include: list[str] = field(default_factory=list)  # empty: every column but target, time and excluded
+    exclude: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Split:
+    kind: str = "temporal"  # temporal needs a time column; without one, stratified is used
+    valid_fraction: float = 0.15
+    test_fraction: float = 0.15
+
+
+@dataclass
+class Model:
+    family: str = "gbdt"
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Search:
+    n_trials: int = 0
+    timeout_s: float | None = None
+    metric: str = "roc_auc"
+
+
+@dataclass
+class Imbalance:
+    method: str = "none"
+    undersample_rate: float = 0.2  # share of negatives kept by `undersample`
+
+
+@dataclass
+class TrainSpec:
+    dataset: str
+    target: str
+    positive_value: str | None = None
+    features: Features = field(default_factory=Features)
+    categorical: list[str] | None = None  # None: every text or boolean column
+    time_column: str | None = None
+    filter: list[Filter] = field(default_factory=list)
+    split: Split = field(default_factory=Split)
+    model: Model = field(default_factory=Model)
+    search: Search = field(default_factory=Search)
+    imbalance: Imbalance = field(default_factory=Imbalance)
+    calibration: str = "none"
+    sample_rows: int | None = None
+    seed: int = 0
+    segment_columns: list[str] | None = None  # None: every low-cardinality categorical
+    experiment: str = "workbench"
+
+    def __post_init__(self) -> None:
+        check(self)
+
+    def to_dict(self) -> dict:
+        out = dataclasses.asdict(self)
+        out["filter"] = [list(f) if not isinstance(f[2], tuple) else [f[0], f[1], list(f[2])] for f in self.filter]
+        return out
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> TrainSpec:
+        return _build(cls, raw, "")
+
+    @classmethod
+    def from_yaml(cls, text: str) -> TrainSpec:
+        try:
+            raw = yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            raise SpecError(f"The spec is not valid YAML: {str(err).splitlines()[0]}") from None
+        if not isinstance(raw, dict):
+            raise SpecError("The spec must be a YAML mapping with at least `dataset` and `target`.")
+        return cls.from_dict(raw)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> TrainSpec:
+        try:
+            return cls.from_yaml(Path(path).read_text())
+        except OSError as err:
+            raise SpecError(f"Cannot read spec file {path}: {err.strerror}") from None
+
+
+_NESTED = {"features": Features, "split": Split, "model": Model, "search": Search, "imbalance": Imbalance}
+
+
+def _build(kind: type, raw: Any, where: str):
+    """A dataclass from a mapping; an unknown key, a missing key or a wrong type is a SpecError."""
+    if not isinstance(raw, dict):
+        raise SpecError(f"`{where.rstrip('.') or 'spec'}` must be a mapping, not {type(raw).__name__}.")
+    known = {f.name for f in fields(kind)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise SpecError(f"Unknown key `{where}{unknown[0]}` in the spec; known keys: {', '.join(sorted(known))}.")
+    values = {}
+    for name, value in raw.items():
+        if name in _NESTED and kind is TrainSpec:
+            value = _build(_NESTED[name], value or {}, f"{name}.")
+        elif name == "filter":
+            value = [_filter(item) for item in (value or [])]
+        values[name] = value
+    try:
+        return kind(**values)
+    except TypeError as err:
+        raise SpecError(f"The spec is missing a required key: {err}") from None
+
+
+def _filter(item: Any) -> Filter:
+    if isinstance(item, str):
+        return parse_filter(item)
+    if isinstance(item, list | tuple) and len(item) in (2, 3):
+        value = item[2] if len(item) == 3 else None
+        return make_filter(item[0], item[1], tuple(value) if isinstance(value, list) else value)
+    raise SpecError(f"Filter {item!r} must be 'column op value' or [column, op, value].")
+
+
+def _is_names(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def check(spec: TrainSpec) -> None:
+    """Raises SpecError naming the first key whose value cannot be used."""
+    rules = [
+        ("dataset", isinstance(spec.dataset, str) and spec.dataset.strip(), "a dataset name"),
+        ("target", isinstance(spec.target, str) and spec.target.strip(), "a column name"),
+        ("features.include", _is_names(spec.features.include), "a list of column names"),
+        ("features.exclude", _is_names(spec.features.exclude), "a list of column names"),
+        ("categorical", spec.categorical is None or _is_names(spec.categorical), "a list of column names"),
+        ("segment_columns", spec.segment_columns is None or _is_names(spec.segment_columns), "a list of column names"),
+        ("time_column", spec.time_column is None or isinstance(spec.time_column, str), "a column name"),
+        ("split.kind", spec.split.kind in SPLITS, f"one of {', '.join(SPLITS)}"),
+        ("split.valid_fraction", _fraction(spec.split.valid_fraction), "a number between 0 and 0.5"),
+        ("split.test_fraction", _fraction(spec.split.test_fraction), "a number between 0 and 0.5"),
+        ("model.family", isinstance(spec.model.family, str), "a model family name"),
+        ("model.params", isinstance(spec.model.params, dict), "a mapping of parameter names to values"),
+        ("search.n_trials", isinstance(spec.search.n_trials, int) and spec.search.n_trials >= 0, "a whole number ≥ 0"),
+        ("search.timeout_s", spec.search.timeout_s is None or _positive(spec.search.timeout_s), "a number of seconds > 0"),
+        ("search.metric", spec.search.metric in SEARCH_METRICS, f"one of {', '.join(SEARCH_METRICS)}"),
+        ("imbalance.method", spec.imbalance.method in IMBALANCE, f"one of {', '.join(IMBALANCE)}"),
+        ("imbalance.undersample_rate", _fraction(spec.imbalance.undersample_rate, 1.0), "a number between 0 and 1"),
+        ("calibration", spec.calibration in CALIBRATIONS, f"one of {', '.join(CALIBRATIONS)}"),
+        ("sample_rows", spec.sample_rows is None or (isinstance(spec.sample_rows, int) and spec.sample_rows > 0), "a whole number > 0"),
+        ("seed", isinstance(spec.seed, int), "a whole number"),
+        ("experiment", isinstance(spec.experiment, str) and spec.experiment.strip(), "an experiment name"),
+    ]
+    for key, ok, expected in rules:
+        if not ok:
+            raise SpecError(f"`{key}` must be {expected}; got {_value_of(spec, key)!r}.")
+    if spec.split.kind == "temporal" and not spec.time_column:
+        spec.split.kind = "stratified"
+
+
+def _fraction(value: Any, upper: float = 0.5) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < upper
+
+
+def _positive(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+
+
+def _value_of(spec: TrainSpec, key: str) -> Any:
+    value: Any = spec
+    for part in key.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def flatten(spec: TrainSpec) -> dict[str, str]:
+    """The spec as flat `a.b` keys with text values, for MLflow params."""
+    out: dict[str, str] = {}
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                walk(f"{prefix}{key}.", inner)
+        else:
+            out[prefix.rstrip(".")] = str(value)[:500]
+
+    walk("", spec.to_dict())
+    return out

@@ -1,0 +1,37 @@
+"""The MLflow tracking store: where it is, experiments with artifacts beside the store."""
+
+from __future__ import annotations
+
+import mlflow
+from mlflow.tracking import MlflowClient
+
+from core import settings
+
+TAG = "wb."  # our run tags: wb.pid, wb.family, wb.dataset, wb.error, wb.time_column
+
+
+def client() -> MlflowClient:
+    uri = settings.get("tracking_uri")
+    mlflow.set_tracking_uri(uri)
+    return MlflowClient(uri)
+
+
+def experiment_id(name: str) -> str:
+    """The experiment's id, made on first use with its artifacts under the artifact root."""
+    tracking = client()
+    found = tracking.get_experiment_by_name(name)
+    if found is not None:
+        return found.experiment_id
+    location = (settings.artifact_root() / name).as_uri()
+    try:
+        return tracking.create_experiment(name, artifact_location=location)
+    except mlflow.exceptions.MlflowException:
+        return tracking.get_experiment_by_name(name).experiment_id  # made meanwhile by another job
+
+
+def fail(run_id: str, message: str) -> None:
+    """Marks a run FAILED with the reason, unless it already ended."""
+    tracking = client()
+    if tracking.get_run(run_id).info.status in ("RUNNING", "SCHEDULED"):
+        tracking.set_tag(run_id, "wb.error", message)
+        tracking.set_terminated(run_id, "FAILED")

@@ -1,0 +1,99 @@
+"""Checks on the training data before any fit. Columns: check, column, severity, detail.
+
+Severity `error` stops the job; `warning` does not (constant columns are dropped); `ok` says a
+check passed, so the table shows what was looked at.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_auc_score
+
+LEAK_AUC = 0.99
+ID_DISTINCT_SHARE = 0.5
+ID_MIN_DISTINCT = 1000
+LEAK_SAMPLE = 200_000
+
+
+def _row(check: str, column: str, severity: str, detail: str) -> dict:
+    return {"check": check, "column": column, "severity": severity, "detail": detail}
+
+
+def single_feature_auc(x: pd.Series, y: np.ndarray) -> float:
+    """ROC AUC of one feature alone, either direction: numbers as they are, categories by their rate."""
+    if pd.api.types.is_numeric_dtype(x) and not pd.api.types.is_bool_dtype(x):
+        values = pd.to_numeric(x, errors="coerce").replace([np.inf, -np.inf], np.nan)
+        values = values.fillna(values.median() if values.notna().any() else 0.0)
+    else:
+        text = x.astype("string").fillna("(missing)")
+        values = pd.Series(y, index=x.index).groupby(text).transform("mean")
+    auc = roc_auc_score(y, values.to_numpy(dtype=float))
+    return float(max(auc, 1 - auc))
+
+
+def validate(
+    frame: pd.DataFrame, y: np.ndarray, labels: np.ndarray, features: list[str], target: str, time_column: str | None
+) -> pd.DataFrame:
+    """The checks on `frame[features]` with target `y` and split `labels`."""
+    rows = []
+    for part in ("train", "valid", "test"):
+        in_part = y[labels == part]
+        classes = set(np.unique(in_part).tolist())
+        if len(in_part) == 0:
+            rows.append(_row("rows", part, "error", f"The {part} split is empty; use more data or other split fractions."))
+        elif part != "valid" and classes != {0, 1}:
+            rows.append(
+                _row("both classes", target, "error", f"The {part} split has only class {classes.pop()}; the target needs both 0 and 1.")
+            )
+        else:
+            rows.append(_row("both classes", target, "ok", f"{part}: {len(in_part):,} rows, {int(in_part.sum()):,} positives"))
+    if time_column is not None:
+        parsed = pd.to_datetime(frame[time_column], errors="coerce")
+        bad = int(parsed.isna().sum() - frame[time_column].isna().sum())
+        severity = "error" if bad else "ok"
+        rows.append(_row("time parseable", time_column, severity, f"{bad:,} values are not dates" if bad else "all values are dates"))
+    train = labels == "train"
+    sample = np.flatnonzero(train)
+    if len(sample) > LEAK_SAMPLE:
+        sample = np.random.default_rng(0).choice(sample, LEAK_SAMPLE, replace=False)
+    y_sample = y[sample]
+    for column in features:
+        x = frame[column]
+        nulls = float(x.isna().mean())
+        if nulls > 0:
+            rows.append(_row("missing values", column, "warning" if nulls > 0.5 else "ok", f"{nulls:.1%} missing"))
+        if pd.api.types.is_float_dtype(x) and np.isinf(x.to_numpy(dtype=float, na_value=np.nan)).any():
+            rows.append(_row("infinite values", column, "warning", "infinite values are treated as missing"))
+        distinct = int(x.nunique(dropna=True))
+        if distinct <= 1:
+            rows.append(_row("constant", column, "warning", "one value only: dropped"))
+            continue
+        if not pd.api.types.is_float_dtype(x) and distinct >= ID_MIN_DISTINCT and distinct > ID_DISTINCT_SHARE * x.notna().sum():
+            rows.append(_row("id-like", column, "warning", f"{distinct:,} distinct values in {len(x):,} rows: probably an id"))
+        if 0 < y_sample.sum() < len(y_sample):
+            auc = single_feature_auc(x.iloc[sample], y_sample)
+            if auc > LEAK_AUC:
+                rows.append(
+                    _row(
+                        "leak",
+                        column,
+                        "error",
+                        f"alone it predicts the target with ROC AUC {auc:.3f}; exclude it if it is known only after the outcome",
+                    )
+                )
+    return pd.DataFrame(rows, columns=["check", "column", "severity", "detail"])
+
+
+def dropped(table: pd.DataFrame) -> list[str]:
+    """Columns the checks drop (constant ones)."""
+    return table.loc[table["check"] == "constant", "column"].tolist()
+
+
+def first_error(table: pd.DataFrame) -> str | None:
+    """The first error as one line, or None."""
+    errors = table[table["severity"] == "error"]
+    if errors.empty:
+        return None
+    row = errors.iloc[0]
+    return f"{row['check']} ({row['column']}): {row['detail']}"

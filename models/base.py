@@ -1,0 +1,35 @@
+"""What every family's estimator shares: raw-frame input, column kinds found at fit time."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin
+
+
+def split_columns(frame: pd.DataFrame, categorical: list[str] | None) -> tuple[list[str], list[str]]:
+    """(categorical, numeric) columns: the given list, else every non-numeric column."""
+    if categorical is None:
+        categorical = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c]) or pd.api.types.is_bool_dtype(frame[c])]
+    categorical = [c for c in frame.columns if c in set(categorical)]
+    return categorical, [c for c in frame.columns if c not in set(categorical)]
+
+
+def as_text(column: pd.Series) -> pd.Series:
+    """Categories compare as text, so 1, '1' and True from different sources meet."""
+    return column.astype("string").astype(object).where(column.notna(), None)
+
+
+class TabularClassifier(ClassifierMixin, BaseEstimator):
+    """A binary classifier over a raw DataFrame. Subclasses set `model_` in fit and `_prepare`."""
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        return self.model_.predict_proba(self._prepare(X))
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
+
+    def _remember_columns(self, X: pd.DataFrame) -> None:
+        self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+        self.categorical_, self.numeric_ = split_columns(X, self.categorical)
+        self.classes_ = np.array([0, 1])

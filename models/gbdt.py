@@ -1,0 +1,94 @@
+"""LightGBM with native categoricals and early stopping on the valid split."""
+
+from __future__ import annotations
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from models import Param
+from models.base import TabularClassifier, as_text
+
+NAME = "gbdt"
+PARAMS = (
+    Param("n_estimators", int, 600, 10, 5000, "Most boosting rounds; early stopping on the valid split picks fewer"),
+    Param("learning_rate", float, 0.05, 0.005, 0.5, "Shrinkage per round", log=True),
+    Param("num_leaves", int, 31, 4, 512, "Leaves per tree", log=True),
+    Param("min_child_samples", int, 100, 5, 5000, "Fewest rows in a leaf", log=True),
+    Param("subsample", float, 0.8, 0.3, 1.0, "Share of rows per tree (bagging every round)"),
+    Param("colsample_bytree", float, 0.8, 0.3, 1.0, "Share of features per tree"),
+    Param("reg_lambda", float, 1.0, 0.0, 100.0, "L2 penalty on leaf values"),
+    Param("cat_smooth", float, 10.0, 0.0, 100.0, "Smoothing of categorical splits"),
+    Param("early_stopping_rounds", int, 50, 5, 500, "Stop after this many rounds without valid improvement"),
+)
+
+
+class GBDTClassifier(TabularClassifier):
+    """LightGBM on raw frames: text columns become categories learned at fit time (unknown -> missing)."""
+
+    def __init__(self, n_estimators=600, learning_rate=0.05, num_leaves=31, min_child_samples=100, subsample=0.8,
+                 colsample_bytree=0.8, reg_lambda=1.0, cat_smooth=10.0, early_stopping_rounds=50, categorical=None,
+                 class_weight=None, scale_pos_weight=1.0, random_state=0):  # fmt: skip
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.num_leaves = num_leaves
+        self.min_child_samples = min_child_samples
+        self.subsample = subsample
+        self.colsample_bytree = colsample_bytree
+        self.reg_lambda = reg_lambda
+        self.cat_smooth = cat_smooth
+        self.early_stopping_rounds = early_stopping_rounds
+        self.categorical = categorical
+        self.class_weight = class_weight
+        self.scale_pos_weight = scale_pos_weight
+        self.random_state = random_state
+
+    def fit(self, X: pd.DataFrame, y, eval_set=None, callbacks=()):
+        self._remember_columns(X)
+        self.categories_ = {c: sorted(as_text(X[c]).dropna().unique()) for c in self.categorical_}
+        self.model_ = lgb.LGBMClassifier(
+            n_estimators=self.n_estimators,
+            learning_rate=self.learning_rate,
+            num_leaves=self.num_leaves,
+            min_child_samples=self.min_child_samples,
+            subsample=self.subsample,
+            subsample_freq=1 if self.subsample < 1 else 0,
+            colsample_bytree=self.colsample_bytree,
+            reg_lambda=self.reg_lambda,
+            cat_smooth=self.cat_smooth,
+            class_weight=self.class_weight,
+            scale_pos_weight=self.scale_pos_weight,
+            random_state=self.random_state,
+            n_jobs=-1,
+            verbose=-1,
+        )
+        fit_args = {"callbacks": list(callbacks)}
+        if eval_set is not None:
+            X_valid, y_valid = eval_set
+            fit_args["eval_X"], fit_args["eval_y"] = self._prepare(X_valid), np.asarray(y_valid)
+            fit_args["callbacks"].append(lgb.early_stopping(self.early_stopping_rounds, verbose=False))
+        self.model_.fit(self._prepare(X), np.asarray(y), categorical_feature=self.categorical_ or "auto", **fit_args)
+        return self
+
+    def _prepare(self, X: pd.DataFrame) -> pd.DataFrame:
+        out = {}
+        for column in self.feature_names_in_:
+            if column in self.categories_:
+                out[column] = pd.Categorical(as_text(X[column]), categories=self.categories_[column])
+            else:
+                out[column] = pd.to_numeric(X[column], errors="coerce").astype("float64")
+        return pd.DataFrame(out, index=X.index)
+
+    @property
+    def feature_importances_(self) -> np.ndarray:
+        return self.model_.booster_.feature_importance(importance_type="gain")
+
+    def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
+        """SHAP values in log-odds from LightGBM's pred_contrib; the last column is the base value."""
+        values = self.model_.predict(self._prepare(X), pred_contrib=True)
+        return pd.DataFrame(values, columns=[*self.feature_names_in_, "_base"], index=X.index)
+
+
+def build(params: dict, spec) -> GBDTClassifier:
+    weights = {"class_weight": "balanced"} if spec.imbalance.method == "class_weight" else {}
+    return GBDTClassifier(**params, **weights, categorical=spec.categorical, random_state=spec.seed)

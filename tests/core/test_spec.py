@@ -1,0 +1,55 @@
+import pytest
+
+from core.errors import SpecError
+from core.spec import TrainSpec, flatten
+
+
+def test_defaults_and_yaml_round_trip():
+    spec = TrainSpec.from_dict(
+        {"dataset": "demo", "target": "converted", "time_column": "event_time", "filter": ["country in US, GB", ["hour", ">=", 9]],
+         "model": {"family": "linear", "params": {"C": 0.5}}, "features": {"exclude": ["revenue"]}}
+    )  # fmt: skip
+    assert spec.split.kind == "temporal" and spec.calibration == "none" and spec.seed == 0
+    assert spec.filter == [("country", "in", ("US", "GB")), ("hour", ">=", 9)]
+    again = TrainSpec.from_yaml(spec.to_yaml())
+    assert again == spec
+
+
+def test_without_a_time_column_the_split_is_stratified():
+    assert TrainSpec(dataset="d", target="y").split.kind == "stratified"
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"dataset": "d", "target": "y", "colour": 1}, "Unknown key `colour`"),
+        ({"dataset": "d", "target": "y", "split": {"kind": "temporal", "size": 2}}, "Unknown key `split.size`"),
+        ({"dataset": "d", "target": "y", "split": {"kind": "sideways"}}, "`split.kind` must be one of"),
+        ({"dataset": "d", "target": "y", "split": {"test_fraction": 0.9}}, "`split.test_fraction` must be a number between 0 and 0.5"),
+        ({"dataset": "d", "target": "y", "calibration": "platt"}, "`calibration` must be one of none, sigmoid, isotonic"),
+        ({"dataset": "d", "target": "y", "features": {"include": "a"}}, "`features.include` must be a list"),
+        ({"dataset": "d", "target": "y", "search": {"n_trials": -1}}, "`search.n_trials`"),
+        ({"dataset": "d"}, "missing a required key"),
+        ({"dataset": "d", "target": "y", "model": "gbdt"}, "`model` must be a mapping"),
+    ],
+)
+def test_bad_specs_name_the_key(raw, message):
+    with pytest.raises(SpecError, match=message):
+        TrainSpec.from_dict(raw)
+
+
+def test_unreadable_files_and_yaml(tmp_path):
+    with pytest.raises(SpecError, match="Cannot read spec file"):
+        TrainSpec.from_file(tmp_path / "nope.yaml")
+    (tmp_path / "bad.yaml").write_text("dataset: [unclosed")
+    with pytest.raises(SpecError, match="not valid YAML"):
+        TrainSpec.from_file(tmp_path / "bad.yaml")
+    (tmp_path / "list.yaml").write_text("- a\n- b\n")
+    with pytest.raises(SpecError, match="must be a YAML mapping"):
+        TrainSpec.from_file(tmp_path / "list.yaml")
+
+
+def test_flatten_gives_dotted_text_params():
+    flat = flatten(TrainSpec.from_dict({"dataset": "d", "target": "y", "model": {"family": "gbdt", "params": {"num_leaves": 15}}}))
+    assert flat["model.params.num_leaves"] == "15"
+    assert flat["split.kind"] == "stratified"

@@ -1,0 +1,136 @@
+"""The training job end to end on a real MLflow store: CLI contract, artifacts, bad input."""
+
+import json
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+
+from core import data, train
+from core.spec import TrainSpec
+from core.split import split_labels
+from tests.conftest import DEMO_ARGS
+
+FAST = {
+    "gbdt": ["--param", "n_estimators=60", "num_leaves=15"],
+    "linear": ["--param", "C=0.5"],
+    "forest": ["--param", "n_estimators=15", "max_depth=6"],
+}
+
+
+def run_cli(args, capsys):
+    code = train.main(args)
+    out, err = capsys.readouterr()
+    return code, json.loads(out.strip().splitlines()[-1]), err
+
+
+def artifact(run_id, name):
+    return mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=name)
+
+
+@pytest.mark.parametrize("family", ["gbdt", "linear", "forest"])
+def test_each_family_trains_and_logs_everything(train_env, capsys, family):
+    code, result, err = run_cli([*DEMO_ARGS, "--family", family, *FAST[family], "--calibration", "isotonic"], capsys)
+    assert code == 0, err
+    assert result["status"] == "FINISHED"
+    assert set(result["metrics"]) == {"roc_auc", "pr_auc", "log_loss", "brier", "ece"}
+    assert sum(result["rows"].values()) == 20_000
+    assert result["metrics"]["roc_auc"] > 0.6
+
+    run = mlflow.get_run(result["run_id"])
+    assert run.info.status == "FINISHED"
+    assert run.data.metrics["progress"] == 1.0
+    assert run.data.tags["wb.family"] == family
+    assert run.data.params["model.family"] == family
+    assert run.data.metrics["roc_auc"] == pytest.approx(result["metrics"]["roc_auc"])
+
+    predictions = pd.read_parquet(artifact(result["run_id"], "predictions.parquet"))
+    assert {"y", "score", "score_raw", "time", "channel", "device"} <= set(predictions.columns)
+    assert len(predictions) == result["rows"]["test"]
+    assert pd.read_parquet(artifact(result["run_id"], "validation.parquet"))["severity"].isin(["ok", "warning"]).all()
+    assert "loaded 20,000 rows" in Path(artifact(result["run_id"], "train.log")).read_text()
+    fingerprint = json.loads(Path(artifact(result["run_id"], "fingerprint.json")).read_text())
+    assert fingerprint["rows"] == 20_000 and fingerprint["files"] == 21
+    shap_values = pd.read_parquet(artifact(result["run_id"], "shap.parquet"))
+    assert len(shap_values) == 200 and "shap.channel" in shap_values.columns
+    importance = pd.read_parquet(artifact(result["run_id"], "importance.parquet"))
+    assert "user_id" not in importance["feature"].tolist()
+
+    # The logged model loads through pyfunc and reproduces the test scores from raw rows.
+    spec = TrainSpec.from_file(artifact(result["run_id"], "spec.yaml"))
+    features = importance["feature"].tolist()
+    frame = data.training_frame(data.connect(), "demo", "converted", [*features, "event_time"])
+    labels = split_labels(frame.pop("__target").to_numpy(), frame["event_time"], spec.split.kind, 0.15, 0.15, 0)
+    model = mlflow.pyfunc.load_model(f"runs:/{result['run_id']}/model")
+    scores = np.asarray(model.predict(frame.loc[labels == "test", features]))[:, 1]
+    np.testing.assert_allclose(scores, predictions["score"], rtol=1e-6)
+
+
+def test_gbdt_contributions_add_up_to_the_raw_log_odds(train_env, capsys):
+    code, result, _ = run_cli([*DEMO_ARGS, *FAST["gbdt"]], capsys)
+    assert code == 0
+    shap_values = pd.read_parquet(artifact(result["run_id"], "shap.parquet"))
+    model = mlflow.sklearn.load_model(f"runs:/{result['run_id']}/model")
+    features = [c.removeprefix("shap.") for c in shap_values.columns if c.startswith("shap.") and c != "shap._base"]
+    p = model.predict_proba(shap_values[features])[:, 1]
+    total = shap_values[[f"shap.{f}" for f in features] + ["shap._base"]].sum(axis=1)
+    np.testing.assert_allclose(1 / (1 + np.exp(-total)), p, rtol=1e-6)
+
+
+def test_undersampling_keeps_scores_calibrated(train_env, capsys, tmp_path):
+    spec = TrainSpec.from_dict(
+        {"dataset": "demo", "target": "converted", "time_column": "event_time", "features": {"exclude": ["revenue", "true_p", "user_id"]},
+         "model": {"family": "gbdt", "params": {"n_estimators": 60}}, "imbalance": {"method": "undersample", "undersample_rate": 0.25}}
+    )  # fmt: skip
+    (tmp_path / "spec.yaml").write_text(spec.to_yaml())
+    code, result, err = run_cli(["--spec", str(tmp_path / "spec.yaml")], capsys)
+    assert code == 0, err
+    assert "undersampled negatives to 25%" in err
+    predictions = pd.read_parquet(artifact(result["run_id"], "predictions.parquet"))
+    # Without the prior correction the mean score would be about 3x the base rate.
+    assert predictions["score"].mean() == pytest.approx(predictions["y"].mean(), abs=0.015)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--data", "demo", "--target", "convertd"], "Unknown target column 'convertd'"),
+        ([*DEMO_ARGS, "--exclude", "nope"], "Unknown column 'nope'"),
+        (["--data", "demo", "--target", "channel"], "not binary"),
+        ([*DEMO_ARGS, "--filter", "country = Atlantis"], "No rows of demo have a target after the filter"),
+        ([*DEMO_ARGS, "--param", "num_leaves=many"], "num_leaves='many' for gbdt must be of type int"),
+        ([*DEMO_ARGS, "--param", "learning_rate=3"], "out of range"),
+        ([*DEMO_ARGS, "--param", "depth=3"], "Unknown parameter 'depth'"),
+        (["--data", "nowhere", "--target", "y"], "No dataset 'nowhere'"),
+        (["--data", "demo", "--target", "converted", "--time-column", "event_time"], "leak (revenue)"),
+        (["--spec", "/nonexistent/spec.yaml"], "Cannot read spec file"),
+        (["--target", "converted"], "Give --spec FILE, or --data and --target"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line_and_no_running_run(train_env, capsys, args, message):
+    code, result, err = run_cli(args, capsys)
+    assert code == 2
+    assert result["status"] == "FAILED"
+    assert message in result["error"]
+    assert err.strip().splitlines()[-1] == f"error: {result['error']}"
+    assert "Traceback" not in err
+    if result["run_id"]:
+        run = mlflow.get_run(result["run_id"])
+        assert run.info.status == "FAILED"
+        assert message in run.data.tags["wb.error"]
+
+
+def test_unknown_family_is_refused(train_env, capsys, tmp_path):
+    (tmp_path / "spec.yaml").write_text("dataset: demo\ntarget: converted\nmodel: {family: xgboost}\n")
+    code, result, _ = run_cli(["--spec", str(tmp_path / "spec.yaml")], capsys)
+    assert code == 2 and "Unknown model family 'xgboost'" in result["error"]
+
+
+def test_list_flags_repeat_and_take_many_values():
+    spec, _ = train.parse_args(["--data", "demo", "--target", "y", "--exclude", "a", "b", "--exclude", "c", "--param", "C=2", "--param", "max_iter=9",
+                                "--filter", "x = 1", "z in a, b", "--family", "linear"])  # fmt: skip
+    assert spec.features.exclude == ["a", "b", "c"]
+    assert spec.model.params == {"C": 2, "max_iter": 9}
+    assert spec.filter == [("x", "=", "1"), ("z", "in", ("a", "b"))]
