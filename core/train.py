@@ -14,6 +14,7 @@ import argparse
 import json
 import logging
 import os
+import socket
 import sys
 import tempfile
 import time
@@ -166,7 +167,15 @@ def train(spec: TrainSpec, run_id: str | None = None, log: Log | None = None) ->
     run = mlflow.start_run(run_id=run_id, experiment_id=None if run_id else exp, run_name=f"{family.NAME} · {spec.dataset}")
     with run, tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        mlflow.set_tags({"wb.pid": str(os.getpid()), "wb.family": family.NAME, "wb.dataset": spec.dataset, "wb.target": spec.target})
+        mlflow.set_tags(
+            {
+                "wb.pid": str(os.getpid()),
+                "wb.host": socket.gethostname(),
+                "wb.family": family.NAME,
+                "wb.dataset": spec.dataset,
+                "wb.target": spec.target,
+            }
+        )
         if spec.time_column:
             mlflow.set_tag("wb.time_column", spec.time_column)
         mlflow.log_metric("progress", 0.0)

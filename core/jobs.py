@@ -1,0 +1,168 @@
+"""Training jobs as detached subprocesses, each one MLflow run: launch, list, cancel, reap.
+
+Streamlit has no background jobs, so a job is `python -m core.train --run-id ID` in its own
+session (process group): a page reload or an app restart does not end it. The run's `wb.pid`
+and `wb.host` tags say where it runs; a RUNNING run whose process is gone is marked FAILED.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+
+from core import settings, tracking
+from core.errors import JobError
+from core.spec import TrainSpec
+
+JOB_COLUMNS = ["run_id", "name", "status", "progress", "started", "duration", "family", "roc_auc"]
+ACTIVE = ("RUNNING", "SCHEDULED")
+
+
+def job_dir(run_id: str) -> Path:
+    """Where a job's spec and log live while it runs (the log is also logged to the run)."""
+    return settings.artifact_root() / "jobs" / run_id
+
+
+def _alive(pid: int) -> bool:
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)  # our own child: collect it if it ended
+        if done:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def _runs() -> pd.DataFrame:
+    tracking.client()
+    runs = mlflow.search_runs(search_all_experiments=True, filter_string="tags.`wb.family` != ''", order_by=["attributes.start_time DESC"])
+    return runs if not runs.empty else pd.DataFrame(columns=["run_id", "status", "tags.wb.pid", "tags.wb.host"])
+
+
+def reap() -> list[str]:
+    """Marks RUNNING runs of this machine whose process is gone as FAILED; returns their ids."""
+    runs = _runs()
+    here = socket.gethostname()
+    reaped = []
+    for _, run in runs[runs["status"].isin(ACTIVE)].iterrows():
+        pid, host = run.get("tags.wb.pid"), run.get("tags.wb.host")
+        if host == here and isinstance(pid, str) and pid.isdigit() and not _alive(int(pid)):
+            tracking.fail(run["run_id"], "The training process ended without finishing the run; see its log.")
+            reaped.append(run["run_id"])
+    return reaped
+
+
+def running() -> list[str]:
+    """Ids of runs still running after reaping."""
+    reap()
+    runs = _runs()
+    return runs.loc[runs["status"].isin(ACTIVE), "run_id"].tolist()
+
+
+def launch(spec: TrainSpec) -> str:
+    """Starts a training job and returns its run id; refuses beyond WB_MAX_JOBS running jobs."""
+    limit = settings.get("max_jobs")
+    active = running()
+    if len(active) >= limit:
+        raise JobError(f"{len(active)} jobs are running (WB_MAX_JOBS={limit}); wait for one to finish or cancel one.")
+    client = tracking.client()
+    run = client.create_run(
+        tracking.experiment_id(spec.experiment),
+        run_name=f"{spec.model.family} · {spec.dataset}",
+        tags={"wb.family": spec.model.family, "wb.dataset": spec.dataset, "wb.host": socket.gethostname()},
+    )
+    run_id = run.info.run_id
+    folder = job_dir(run_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "spec.yaml").write_text(spec.to_yaml())
+    with open(folder / "job.log", "ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "core.train", "--spec", str(folder / "spec.yaml"), "--run-id", run_id],
+            cwd=settings.PROJECT,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    client.set_tag(run_id, "wb.pid", str(process.pid))
+    return run_id
+
+
+def cancel(run_id: str, grace_s: float = 5.0) -> None:
+    """Ends the job's process group (TERM, then KILL after `grace_s`) and marks the run KILLED."""
+    client = tracking.client()
+    try:
+        run = client.get_run(run_id)
+    except mlflow.exceptions.MlflowException:
+        raise JobError(f"No run {run_id!r} in the tracking store.") from None
+    if run.info.status not in ACTIVE:
+        raise JobError(f"Run {run_id} is not running (it is {run.info.status}).")
+    pid = run.data.tags.get("wb.pid", "")
+    if pid.isdigit() and run.data.tags.get("wb.host") == socket.gethostname():
+        _stop_group(int(pid), grace_s)
+    client.set_tag(run_id, "wb.error", "Cancelled.")
+    client.set_terminated(run_id, "KILLED")
+
+
+def _stop_group(pid: int, grace_s: float) -> None:
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline:
+        if not _alive(pid):
+            return
+        time.sleep(0.1)
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    _alive(pid)
+
+
+def list_jobs() -> pd.DataFrame:
+    """Every training run, newest first. Columns: run_id, name, status, progress, started, duration, family, roc_auc."""
+    reap()
+    runs = _runs()
+    if runs.empty:
+        return pd.DataFrame(columns=JOB_COLUMNS)
+    started = pd.to_datetime(runs["start_time"], utc=True)
+    ended = pd.to_datetime(runs["end_time"], utc=True).fillna(pd.Timestamp.now(tz="UTC"))
+    return pd.DataFrame(
+        {
+            "run_id": runs["run_id"],
+            "name": runs.get("tags.mlflow.runName"),
+            "status": runs["status"],
+            "progress": runs.get("metrics.progress", pd.Series(0.0, index=runs.index)).fillna(0.0),
+            "started": started,
+            "duration": (ended - started).dt.total_seconds(),
+            "family": runs.get("tags.wb.family"),
+            "roc_auc": runs.get("metrics.roc_auc", pd.Series(float("nan"), index=runs.index)),
+        }
+    ).reset_index(drop=True)
+
+
+def log_tail(run_id: str, lines: int = 40) -> str:
+    """The last lines of a job's log, or an empty string before it has written any."""
+    path = job_dir(run_id) / "job.log"
+    if not path.exists():
+        return ""
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])

@@ -1,0 +1,98 @@
+"""Jobs are real subprocesses writing to a real MLflow store."""
+
+import os
+import signal
+import time
+
+import mlflow
+import pytest
+
+from core import jobs
+from core.errors import JobError
+from core.spec import TrainSpec
+
+pytestmark = pytest.mark.slow
+EXCLUDE = {"exclude": ["revenue", "true_p", "user_id"]}
+
+
+def spec(family="gbdt", **params):
+    return TrainSpec.from_dict(
+        {
+            "dataset": "demo",
+            "target": "converted",
+            "time_column": "event_time",
+            "features": EXCLUDE,
+            "model": {"family": family, "params": params},
+        }
+    )
+
+
+def slow_spec():
+    return spec("forest", n_estimators=2000, max_depth=40, min_samples_leaf=1, max_features=1.0)
+
+
+def wait_for(run_id, statuses, timeout=120):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        table = jobs.list_jobs().set_index("run_id")
+        if run_id in table.index and table.loc[run_id, "status"] in statuses:
+            return table.loc[run_id]
+        time.sleep(0.5)
+    raise AssertionError(f"{run_id} did not reach {statuses}: {jobs.log_tail(run_id)}")
+
+
+def wait_started(run_id, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if mlflow.get_run(run_id).data.metrics.get("progress", 0) >= 0.3:
+            return
+        time.sleep(0.3)
+    raise AssertionError(jobs.log_tail(run_id))
+
+
+def test_a_launched_job_finishes_with_metrics_and_log(train_env):
+    run_id = jobs.launch(spec(n_estimators=40))
+    row = wait_for(run_id, {"FINISHED", "FAILED"})
+    assert row["status"] == "FINISHED", jobs.log_tail(run_id)
+    assert row["progress"] == 1.0 and row["roc_auc"] > 0.6 and row["family"] == "gbdt"
+    assert list(jobs.list_jobs().columns) == jobs.JOB_COLUMNS
+    assert '"status": "FINISHED"' in jobs.log_tail(run_id)
+
+
+def test_cancel_ends_the_process_group_and_marks_killed(train_env):
+    run_id = jobs.launch(slow_spec())
+    wait_started(run_id)
+    pid = int(mlflow.get_run(run_id).data.tags["wb.pid"])
+    jobs.cancel(run_id)
+    assert mlflow.get_run(run_id).info.status == "KILLED"
+    assert not jobs._alive(pid)
+    with pytest.raises(JobError, match="not running"):
+        jobs.cancel(run_id)
+
+
+def test_the_reaper_fails_runs_whose_process_died(train_env):
+    run_id = jobs.launch(slow_spec())
+    wait_started(run_id)
+    pid = int(mlflow.get_run(run_id).data.tags["wb.pid"])
+    os.killpg(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while jobs._alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert run_id in jobs.reap()
+    run = mlflow.get_run(run_id)
+    assert run.info.status == "FAILED" and "ended without finishing" in run.data.tags["wb.error"]
+
+
+def test_launches_beyond_the_limit_are_refused(train_env, monkeypatch):
+    monkeypatch.setenv("WB_MAX_JOBS", "1")
+    run_id = jobs.launch(slow_spec())
+    try:
+        with pytest.raises(JobError, match="WB_MAX_JOBS=1"):
+            jobs.launch(spec())
+    finally:
+        jobs.cancel(run_id)
+
+
+def test_cancel_of_an_unknown_run(train_env):
+    with pytest.raises(JobError, match="No run"):
+        jobs.cancel("0" * 32)
