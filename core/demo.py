@@ -38,6 +38,8 @@ HOUR_WEIGHTS = np.array([2, 1, 1, 1, 1, 2, 3, 5, 6, 6, 6, 6, 7, 6, 6, 6, 7, 8, 9
 N_CAMPAIGNS, N_NEW_CAMPAIGNS, N_SITES = 2000, 20, 50_000
 INTERCEPT = -3.5
 DRIFT_DAYS = 14
+# Known only after the outcome (revenue) or only to the simulator (true_p): never features.
+NOT_FEATURES = ("revenue", "true_p")
 
 
 def _pick(rng: np.random.Generator, options: dict, n: int) -> np.ndarray:

@@ -11,6 +11,7 @@ Exit 0 on success, 2 with a one-line message for bad input.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -29,7 +30,7 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.frozen import FrozenEstimator
 
 import models
-from core import data, metrics, settings, tracking
+from core import data, demo, metrics, settings, tracking
 from core.errors import DataError, SpecError, WorkbenchError
 from core.spec import TrainSpec, flatten
 from core.split import split_labels
@@ -334,3 +335,19 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+PREVIEW_ROWS = 50_000
+
+
+def preview_checks(con, spec: TrainSpec, rows: int = PREVIEW_ROWS) -> pd.DataFrame:
+    """The data checks on a sample of at most `rows` rows, as the Train page shows them before launch."""
+    sample = min(spec.sample_rows or rows, rows)
+    quiet = Log(stream=open(os.devnull, "w"))  # noqa: SIM115 (a sink, closed with the process)
+    return prepare(con, dataclasses.replace(spec, sample_rows=sample), quiet).checks
+
+
+def suggested_exclusions(checks: pd.DataFrame, columns: list[str]) -> list[str]:
+    """Columns the checks call a leak or an id, and the demo's answer key: analysts leave these out."""
+    flagged = checks.loc[checks["check"].isin(["leak", "id-like"]), "column"].tolist()
+    return [c for c in columns if c in flagged or c in demo.NOT_FEATURES]

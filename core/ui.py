@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib
 from collections.abc import Callable
 from contextlib import contextmanager
 
@@ -29,24 +30,30 @@ def connection() -> duckdb.DuckDBPyConnection:
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
-def _call(name: str, key: str, root: str, args: tuple, kwargs: dict):
+def _call(module: str, name: str, key: str, root: str, args: tuple, kwargs: dict):
     # `key` is the data fingerprint: it is part of the cache key, never read here.
+    fn = getattr(importlib.import_module(module), name)
     with _connection(root).cursor() as cursor:
-        return getattr(data, name)(cursor, *args, **kwargs)
+        return fn(cursor, *args, **kwargs)
 
 
 def cached(fn: Callable, dataset: str, *args, **kwargs):
-    """`fn(con, dataset, *args)` from core.data, cached until the dataset's files change."""
+    """`fn(con, dataset, *args)`, cached until the dataset's files change."""
+    return cached_for(dataset, fn, dataset, *args, **kwargs)
+
+
+def cached_for(dataset: str, fn: Callable, *args, **kwargs):
+    """`fn(con, *args)` from core, cached until the files of `dataset` change."""
     base = root()
     key = data.fingerprint(_connection(base), dataset)
-    return _call(fn.__name__, key, base, (dataset, *args), kwargs)
+    return _call(fn.__module__, fn.__name__, key, base, args, kwargs)
 
 
 def datasets() -> pd.DataFrame:
     """The dataset list, recounted only when a file under the data root changes."""
     base = root()
     key = hashlib.sha1("".join(ds.fingerprint for ds in catalog.discover(base)).encode()).hexdigest()
-    return _call("datasets", key, base, (), {})
+    return _call("core.data", "datasets", key, base, (), {})
 
 
 @contextmanager
@@ -71,3 +78,32 @@ def run_sql(query: str) -> pd.DataFrame:
     """The SQL box's query on a cursor of its own (never cached: the user asked to run it)."""
     with connection().cursor() as cursor:
         return data.run_sql(cursor, query)
+
+
+def choice(label: str, options: list, default, key: str, **kwargs):
+    """A selectbox whose value lives in session state (so other pages can preset it) and
+    falls back to `default` when the options no longer hold it."""
+    if st.session_state.get(key) not in options:
+        st.session_state[key] = default if default in options else (options[0] if options else None)
+    return st.selectbox(label, options, key=key, **kwargs)
+
+
+def param_widget(param, key: str, container=st):
+    """A widget for one hyperparameter of a model family's table."""
+    if param.choices:
+        return container.selectbox(param.name, param.choices, index=param.choices.index(param.default), key=key, help=param.help)
+    if param.type is bool:
+        return container.checkbox(param.name, value=param.default, key=key, help=param.help)
+    if param.type is int:
+        return container.number_input(
+            param.name, min_value=param.low, max_value=param.high, value=param.default, step=1, key=key, help=param.help
+        )
+    return container.number_input(
+        param.name,
+        min_value=float(param.low),
+        max_value=float(param.high),
+        value=float(param.default),
+        key=key,
+        help=param.help,
+        format="%g",
+    )

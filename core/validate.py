@@ -11,7 +11,7 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 LEAK_AUC = 0.99
-ID_DISTINCT_SHARE = 0.5
+ID_DISTINCT_SHARE = 0.1
 ID_MIN_DISTINCT = 1000
 LEAK_SAMPLE = 200_000
 
@@ -30,6 +30,14 @@ def single_feature_auc(x: pd.Series, y: np.ndarray) -> float:
         values = pd.Series(y, index=x.index).groupby(text).transform("mean")
     auc = roc_auc_score(y, values.to_numpy(dtype=float))
     return float(max(auc, 1 - auc))
+
+
+def _whole_numbers_or_text(x: pd.Series) -> bool:
+    """Ids are text or whole numbers (numbers arrive as floats, so look at the values)."""
+    if not pd.api.types.is_float_dtype(x):
+        return True
+    values = x.dropna().to_numpy()
+    return bool(np.all(np.mod(values, 1) == 0))
 
 
 def validate(
@@ -69,7 +77,7 @@ def validate(
         if distinct <= 1:
             rows.append(_row("constant", column, "warning", "one value only: dropped"))
             continue
-        if not pd.api.types.is_float_dtype(x) and distinct >= ID_MIN_DISTINCT and distinct > ID_DISTINCT_SHARE * x.notna().sum():
+        if _whole_numbers_or_text(x) and distinct >= ID_MIN_DISTINCT and distinct > ID_DISTINCT_SHARE * x.notna().sum():
             rows.append(_row("id-like", column, "warning", f"{distinct:,} distinct values in {len(x):,} rows: probably an id"))
         if 0 < y_sample.sum() < len(y_sample):
             auc = single_feature_auc(x.iloc[sample], y_sample)

@@ -1,0 +1,176 @@
+"""Train: build a spec, read the data checks, launch a background job, watch it, cancel it."""
+
+import streamlit as st
+
+import models
+from core import data, jobs, sql, train, ui
+from core.spec import CALIBRATIONS, IMBALANCE, SPLITS, TrainSpec
+from core.validate import first_error
+
+st.title("Train")
+
+# Explore's "Train on this segment" leaves its dataset, target and filter here.
+carried = st.session_state.pop("train.carry", None)
+if carried:
+    st.session_state["train.dataset"] = carried["dataset"]
+    st.session_state["train.target"] = carried["target"]
+    st.session_state["train.positive"] = carried["positive"] or ""
+    st.session_state["train.filters"] = list(carried["filters"])
+
+listing = ui.datasets()
+readable = listing[listing["error"] == ""]
+if readable.empty:
+    st.info("No readable datasets yet: add parquet or CSV files under the data root, or generate the demo on Explore.")
+    st.stop()
+
+# --- Data --------------------------------------------------------------------------------------
+st.header("Data")
+names = readable["name"].tolist()
+left, middle, right = st.columns(3)
+with left:
+    dataset = ui.choice("Dataset", names, "demo", key="train.dataset")
+columns = ui.or_stop(ui.cached, data.columns, dataset)
+column_names = list(columns)
+with middle:
+    target = ui.choice("Target", column_names, data.likely_target(columns), key="train.target")
+positive = right.text_input("Positive value", key="train.positive", help="Matched as text, any case; empty means true / 1 / yes") or None
+times = data.time_columns(columns)
+time_column = ui.choice("Time column", ["(none)", *times], times[0] if times else "(none)", key="train.time_column")
+time_column = None if time_column == "(none)" else time_column
+
+filters = st.session_state.setdefault("train.filters", [])
+with ui.shown_errors():
+    typed = st.text_input(
+        "Add a filter", key="train.filter_text", placeholder="country in US, GB", help="column op value; ops: " + ", ".join(sql.OPS)
+    )
+    if st.button("Add filter", key="train.filter_add") and typed:
+        filters.append(sql.parse_filter(typed))
+for i, item in enumerate(list(filters)):
+    if st.button(f"✕ {sql.describe_filter(item)}", key=f"train.filter_remove.{i}", help="Remove this filter"):
+        filters.pop(i)
+        st.rerun()
+
+# --- Model -------------------------------------------------------------------------------------
+st.header("Model")
+families = models.families()
+family_name = st.selectbox(
+    "Family", list(families), key="train.family", help="gbdt: LightGBM · linear: logistic regression · forest: random forest / extra trees"
+)
+family = families[family_name]
+grid = st.columns(3)
+params = {p.name: ui.param_widget(p, f"train.param.{family_name}.{p.name}", grid[i % 3]) for i, p in enumerate(family.PARAMS)}
+
+left, middle, right = st.columns(3)
+split_kind = left.selectbox(
+    "Split", SPLITS if time_column else SPLITS[1:], key="train.split", help="temporal: oldest rows train, newest test"
+)
+valid_fraction = middle.number_input("Valid share", 0.05, 0.45, 0.15, 0.05, key="train.valid_fraction")
+test_fraction = right.number_input("Test share", 0.05, 0.45, 0.15, 0.05, key="train.test_fraction")
+imbalance = left.selectbox(
+    "Imbalance",
+    IMBALANCE,
+    key="train.imbalance",
+    help="undersample keeps every positive and a share of negatives, then corrects the scores",
+)
+undersample_rate = middle.number_input(
+    "Negatives kept", 0.01, 0.99, 0.2, 0.05, key="train.undersample_rate", disabled=imbalance != "undersample"
+)
+calibration = right.selectbox(
+    "Calibration", CALIBRATIONS, index=CALIBRATIONS.index("isotonic"), key="train.calibration", help="fitted on the valid split only"
+)
+sample_rows = left.number_input("Sample rows (0 = all)", 0, None, 0, 10_000, key="train.sample_rows")
+seed = middle.number_input("Seed", 0, None, 0, key="train.seed")
+experiment = right.text_input("Experiment", "workbench", key="train.experiment")
+
+
+def make_spec(exclude: list[str]) -> TrainSpec:
+    return TrainSpec.from_dict(
+        {
+            "dataset": dataset,
+            "target": target,
+            "positive_value": positive,
+            "time_column": time_column,
+            "features": {"exclude": exclude},
+            "filter": [list(f) for f in filters],
+            "split": {"kind": split_kind, "valid_fraction": valid_fraction, "test_fraction": test_fraction},
+            "model": {"family": family_name, "params": params},
+            "imbalance": {"method": imbalance, "undersample_rate": undersample_rate},
+            "calibration": calibration,
+            "sample_rows": int(sample_rows) or None,
+            "seed": int(seed),
+            "experiment": experiment,
+        }
+    )
+
+
+# --- Features and checks -------------------------------------------------------------------------
+st.header("Features and data checks")
+first_look = ui.or_stop(ui.cached_for, dataset, train.preview_checks, make_spec([]))
+candidates = [c for c in column_names if c not in (target, time_column)]
+suggested = train.suggested_exclusions(first_look, candidates)
+exclude = st.multiselect(
+    "Exclude",
+    candidates,
+    default=suggested,
+    key=f"train.exclude.{dataset}.{target}",
+    help="Suggested: columns the checks call a leak or an id",
+)
+spec = ui.or_stop(make_spec, exclude)
+checks = None
+with ui.shown_errors():
+    checks = ui.cached_for(dataset, train.preview_checks, spec)
+    st.caption(f"Checks on a sample of up to {train.PREVIEW_ROWS:,} rows; the job repeats them on all the rows it trains on.")
+    st.dataframe(checks[checks["severity"] != "ok"] if (checks["severity"] != "ok").any() else checks, hide_index=True, key="train.checks")
+    problem = first_error(checks)
+    if problem:
+        st.error(f"Fix before launching: {problem}")
+
+# --- Launch --------------------------------------------------------------------------------------
+launch_col, download_col = st.columns([1, 3])
+with ui.shown_errors():
+    if launch_col.button("Launch", type="primary", key="train.launch", disabled=checks is None or first_error(checks) is not None):
+        run_id = jobs.launch(spec)
+        st.session_state["train.selected"] = run_id
+        st.toast(f"Launched run {run_id[:8]}")
+download_col.download_button(
+    "Download spec as YAML", spec.to_yaml(), file_name="spec.yaml", mime="application/x-yaml", key="train.download"
+)
+
+
+# --- Jobs ----------------------------------------------------------------------------------------
+@st.fragment(run_every=2)
+def job_board():
+    st.header("Jobs")
+    table = jobs.list_jobs()
+    if table.empty:
+        st.caption("No training runs yet.")
+        return
+    st.dataframe(
+        table,
+        hide_index=True,
+        key="train.jobs",
+        column_config={
+            "progress": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0),
+            "started": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss"),
+            "duration": st.column_config.NumberColumn("duration (s)", format="%.0f"),
+            "roc_auc": st.column_config.NumberColumn("test ROC AUC", format="%.4f"),
+        },
+    )
+    ids = table["run_id"].tolist()
+    chosen = ui.choice(
+        "Job",
+        ids,
+        st.session_state.get("train.selected", ids[0]),
+        key="train.job",
+        format_func=lambda i: f"{i[:8]} · {table.set_index('run_id').loc[i, 'name']}",
+    )
+    row = table.set_index("run_id").loc[chosen]
+    st.code(jobs.log_tail(chosen) or "(no log yet)", language=None)
+    if row["status"] in jobs.ACTIVE:
+        with ui.shown_errors():
+            if st.button("Cancel", key="train.cancel"):
+                jobs.cancel(chosen)
+                st.rerun(scope="fragment")
+
+
+job_board()

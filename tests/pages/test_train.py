@@ -1,0 +1,81 @@
+"""Train renders, suggests exclusions, builds the spec, launches a real job and lists it."""
+
+import time
+
+import mlflow
+import pytest
+import yaml
+from streamlit.testing.v1 import AppTest
+
+from core import jobs
+from core.settings import PROJECT
+
+
+def run(path="pages/train.py"):
+    at = AppTest.from_file(str(PROJECT / path), default_timeout=120).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_renders_with_suggested_exclusions(train_env):
+    at = run()
+    assert not at.error, [e.value for e in at.error]
+    assert at.selectbox(key="train.dataset").value == "demo"
+    assert at.selectbox(key="train.target").value == "converted"
+    assert at.selectbox(key="train.time_column").value == "event_time"
+    assert at.multiselect(key="train.exclude.demo.converted").value == ["user_id", "site_id", "revenue", "true_p"]
+    assert not at.button(key="train.launch").disabled
+
+
+@pytest.mark.parametrize("family", ["linear", "forest"])
+def test_family_widgets_come_from_the_parameter_table(train_env, family):
+    at = run()
+    at.selectbox(key="train.family").set_value(family).run()
+    assert not at.exception and not at.error
+    assert at.number_input(key=f"train.param.{family}.{'C' if family == 'linear' else 'n_estimators'}") is not None
+
+
+def test_a_leak_blocks_launch_with_the_reason(train_env):
+    at = run()
+    at.multiselect(key="train.exclude.demo.converted").set_value(["user_id", "site_id", "true_p"]).run()
+    assert any("leak (revenue)" in e.value for e in at.error)
+    assert at.button(key="train.launch").disabled
+
+
+def test_a_bad_filter_is_one_line(train_env):
+    at = run()
+    at.text_input(key="train.filter_text").set_value("country ~ US")
+    at.button(key="train.filter_add").click().run()
+    assert any("Cannot read filter" in e.value for e in at.error)
+    assert not at.exception
+
+
+@pytest.mark.slow
+def test_launch_runs_a_job_that_the_board_lists(train_env):
+    at = run()
+    at.number_input(key="train.param.gbdt.n_estimators").set_value(30).run()
+    at.button(key="train.launch").click().run()
+    assert not at.exception and not at.error
+    run_id = at.session_state["train.selected"]
+    deadline = time.monotonic() + 120
+    while mlflow.get_run(run_id).info.status == "RUNNING" and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert mlflow.get_run(run_id).info.status == "FINISHED", jobs.log_tail(run_id)
+    at.run()
+    board = at.dataframe[-1].value
+    assert board.set_index("run_id").loc[run_id, "status"] == "FINISHED"
+    spec = yaml.safe_load(jobs.job_dir(run_id).joinpath("spec.yaml").read_text())
+    assert spec["model"]["params"]["n_estimators"] == 30
+    assert spec["features"]["exclude"] == ["user_id", "site_id", "revenue", "true_p"]
+
+
+def test_explore_carries_its_segment_into_train(train_env):
+    at = run("app.py")
+    at.selectbox(key="explore.filter_column").set_value("country").run()
+    at.text_input(key="explore.filter_value").set_value("US")
+    at.button(key="explore.filter_add").click().run()
+    at.button(key="explore.train").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.session_state["train.filters"] == [("country", "=", "US")]
+    assert at.selectbox(key="train.dataset").value == "demo"
+    assert at.button(key="train.filter_remove.0").label == "✕ country = US"
