@@ -2,10 +2,10 @@
 
 import streamlit as st
 
-st.set_page_config(page_title="Conversion workbench", page_icon="📈", layout="wide")
+st.set_page_config(page_title="Conversion workbench", page_icon=":material/conversion_path:", layout="wide")
 st.navigation(
     [
-        st.Page("pages/explore.py", title="Explore", icon="🔎", default=True),
-        st.Page("pages/train.py", title="Train", icon="🏋️"),
+        st.Page("views/explore.py", title="Explore", icon=":material/query_stats:", default=True),
+        st.Page("views/train.py", title="Train", icon=":material/model_training:"),
     ]
 ).run()

@@ -65,7 +65,7 @@ with st.sidebar:
         st.caption("No filter: every row counts.")
     if st.button("Train on this segment", key="explore.train", help="Open Train with this dataset, target and filter"):
         st.session_state["train.carry"] = {"dataset": dataset, "target": target, "positive": positive, "filters": list(filters)}
-        st.switch_page("pages/train.py")
+        st.switch_page("views/train.py")
 
 meta = readable.set_index("name").loc[dataset]
 st.caption(f"**{dataset}** · {meta['rows']:,} rows · {meta['files']} file(s) · {meta['format']} · `{meta['path']}`")

@@ -11,7 +11,7 @@ from core import jobs
 from core.settings import PROJECT
 
 
-def run(path="pages/train.py"):
+def run(path="views/train.py"):
     at = AppTest.from_file(str(PROJECT / path), default_timeout=120).run()
     assert not at.exception, [e.value for e in at.exception]
     return at
@@ -56,7 +56,7 @@ def test_launch_runs_a_job_that_the_board_lists(train_env):
     at.number_input(key="train.param.gbdt.n_estimators").set_value(30).run()
     at.button(key="train.launch").click().run()
     assert not at.exception and not at.error
-    run_id = at.session_state["train.selected"]
+    run_id = at.session_state["train.job"]
     deadline = time.monotonic() + 120
     while mlflow.get_run(run_id).info.status == "RUNNING" and time.monotonic() < deadline:
         time.sleep(0.5)

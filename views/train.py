@@ -130,7 +130,7 @@ launch_col, download_col = st.columns([1, 3])
 with ui.shown_errors():
     if launch_col.button("Launch", type="primary", key="train.launch", disabled=checks is None or first_error(checks) is not None):
         run_id = jobs.launch(spec)
-        st.session_state["train.selected"] = run_id
+        st.session_state["train.job"] = run_id  # the board below shows the new job's log
         st.toast(f"Launched run {run_id[:8]}")
 download_col.download_button(
     "Download spec as YAML", spec.to_yaml(), file_name="spec.yaml", mime="application/x-yaml", key="train.download"

@@ -11,7 +11,7 @@ from core.settings import PROJECT
 TIMEOUT = 60
 
 
-def run(path="pages/explore.py"):
+def run(path="views/explore.py"):
     at = AppTest.from_file(str(PROJECT / path), default_timeout=TIMEOUT).run()
     assert not at.exception, [e.value for e in at.exception]
     return at
@@ -21,7 +21,7 @@ def errors(at):
     return [e.value for e in at.error]
 
 
-@pytest.mark.parametrize("path", ["pages/explore.py", "app.py"])
+@pytest.mark.parametrize("path", ["views/explore.py", "app.py"])
 def test_renders_on_the_demo(demo_env, path):
     at = run(path)
     assert not errors(at)
