@@ -160,7 +160,7 @@ def job_board():
     chosen = ui.choice(
         "Job",
         ids,
-        st.session_state.get("train.selected", ids[0]),
+        ids[0],
         key="train.job",
         format_func=lambda i: f"{i[:8]} · {table.set_index('run_id').loc[i, 'name']}",
     )
