@@ -7,6 +7,7 @@ named by its path relative to the data root (`shoppers.csv`, `raw/2026.parquet`,
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +22,8 @@ class Dataset:
     name: str
     path: Path
     format: str
-    files: tuple[Path, ...]
+    files: tuple[str, ...]
+    fingerprint: str  # changes when a file is added, removed, resized or rewritten
 
     @property
     def glob(self) -> str:
@@ -31,14 +33,12 @@ class Dataset:
             return str(self.path / "**" / f"*{suffix}")
         return str(self.path)
 
-    @property
-    def fingerprint(self) -> str:
-        """Changes when a file is added, removed, resized or rewritten."""
-        digest = hashlib.sha1(self.name.encode())
-        for file in self.files:
-            stat = file.stat()
-            digest.update(f"{file}|{stat.st_size}|{stat.st_mtime_ns}".encode())
-        return digest.hexdigest()
+
+def _dataset(name: str, path: Path, fmt: str, stats: list[tuple[str, int, int]]) -> Dataset:
+    digest = hashlib.sha1(name.encode())
+    for file, size, mtime in stats:
+        digest.update(f"{file}|{size}|{mtime}".encode())
+    return Dataset(name, path, fmt, tuple(file for file, _, _ in stats), digest.hexdigest())
 
 
 def data_root(root: Path | str | None = None) -> Path:
@@ -46,11 +46,12 @@ def data_root(root: Path | str | None = None) -> Path:
     return Path(root).resolve() if root is not None else settings.get("data_root")
 
 
-def file_format(path: Path) -> str | None:
-    """'parquet', 'csv' or None for a file we do not read."""
-    if path.name.endswith((".csv.gz", ".tsv.gz")):
+def file_format(name: str) -> str | None:
+    """'parquet', 'csv' or None for a file name we do not read."""
+    lower = name.lower()
+    if lower.endswith((".csv.gz", ".tsv.gz")):
         return "csv"
-    return FORMATS.get(path.suffix.lower()) if path.suffix.lower() != ".gz" else None
+    return FORMATS.get(os.path.splitext(lower)[1]) if not lower.endswith(".gz") else None
 
 
 def _hidden(name: str) -> bool:
@@ -63,18 +64,28 @@ def _partitioned(folder: Path) -> bool:
 
 
 def _folder_dataset(name: str, folder: Path) -> Dataset | None:
-    files = tuple(
-        sorted(
-            p
-            for p in folder.rglob("*")
-            if p.is_file() and file_format(p) and not any(_hidden(part) for part in p.relative_to(folder).parts)
-        )
-    )
-    if not files:
+    # One scandir pass gives names and stats together: this runs on every cached lookup.
+    found: list[tuple[str, int, int, str]] = []
+    pending = [str(folder)]
+    while pending:
+        with os.scandir(pending.pop()) as entries:
+            for entry in entries:
+                if _hidden(entry.name):
+                    continue
+                if entry.is_dir():
+                    pending.append(entry.path)
+                elif fmt := file_format(entry.name):
+                    stat = entry.stat()
+                    found.append((entry.path, stat.st_size, stat.st_mtime_ns, fmt))
+    if not found:
         return None
-    formats = {file_format(p) for p in files}
-    fmt = "parquet" if "parquet" in formats else "csv"
-    return Dataset(name, folder, fmt, tuple(p for p in files if file_format(p) == fmt))
+    fmt = "parquet" if any(f[3] == "parquet" for f in found) else "csv"
+    return _dataset(name, folder, fmt, sorted(f[:3] for f in found if f[3] == fmt))
+
+
+def _file_dataset(name: str, path: Path, fmt: str) -> Dataset:
+    stat = path.stat()
+    return _dataset(name, path, fmt, [(str(path), stat.st_size, stat.st_mtime_ns)])
 
 
 def discover(root: Path | str | None = None) -> list[Dataset]:
@@ -95,8 +106,8 @@ def discover(root: Path | str | None = None) -> list[Dataset]:
                         found.append(dataset)
                 else:
                     walk(child)
-            elif child.is_file() and file_format(child):
-                found.append(Dataset(name, child, file_format(child), (child,)))
+            elif child.is_file() and file_format(child.name):
+                found.append(_file_dataset(name, child, file_format(child.name)))
 
     if base.is_dir():
         walk(base)
@@ -118,9 +129,9 @@ def resolve(dataset: str | Dataset, root: Path | str | None = None) -> Dataset:
             return found
         raise DataError(f"Folder {dataset!r} holds no parquet or CSV files.")
     if path.is_file():
-        fmt = file_format(path)
+        fmt = file_format(path.name)
         if fmt is None:
             raise DataError(f"{dataset!r} is not a parquet or CSV file.")
-        return Dataset(name, path, fmt, (path,))
+        return _file_dataset(name, path, fmt)
     known = ", ".join(d.name for d in discover(base)) or "none yet"
     raise DataError(f"No dataset {dataset!r} under {base}. Datasets: {known}.")

@@ -15,7 +15,7 @@ from core import catalog, settings
 from core.catalog import Dataset
 from core.errors import DataError, QueryError
 from core.intervals import with_wilson_interval
-from core.sql import Filter, compile_filters, ident, is_numeric, is_temporal, literal, positive_expr
+from core.sql import Filter, compile_filters, ident, is_numeric, is_temporal, literal, positive_condition
 
 GRAINS = ("hour", "day", "week", "month")
 MISSING = "(missing)"
@@ -44,7 +44,7 @@ def root_of(con: duckdb.DuckDBPyConnection) -> Path:
 
 
 def resolve(con: duckdb.DuckDBPyConnection, dataset: str | Dataset) -> Dataset:
-    return catalog.resolve(dataset, root_of(con))
+    return dataset if isinstance(dataset, Dataset) else catalog.resolve(dataset, root_of(con))
 
 
 def fingerprint(con: duckdb.DuckDBPyConnection, dataset: str | Dataset) -> str:
@@ -169,16 +169,16 @@ def profile(con: duckdb.DuckDBPyConnection, dataset: str | Dataset) -> pd.DataFr
 
 
 def _target(con, ds: Dataset, cols: dict[str, str], target: str, positive_value) -> tuple[str, list]:
-    """The positive expression for a target, after checking the target is binary (cached)."""
+    """The positive condition for a target, after checking the target is binary (cached)."""
     _require(cols, [target], ds, "target")
-    expr, params = positive_expr(target, cols[target], positive_value)
+    expr, params = positive_condition(target, cols[target], positive_value)
     src, src_params = source(ds)
 
     # Text targets match without regard to case or spaces, so 'Yes' and 'yes' are one value.
     value = f"lower(trim({ident(target)}))" if cols[target].upper() == "VARCHAR" else ident(target)
 
     def check():
-        sql = f"SELECT DISTINCT {value} AS value, {expr} AS positive FROM {src} WHERE {ident(target)} IS NOT NULL LIMIT 3"
+        sql = f"SELECT DISTINCT {value} AS value, CAST({expr} AS INTEGER) AS positive FROM {src} WHERE {ident(target)} IS NOT NULL LIMIT 3"
         return _query(con, ds, sql, [*params, *src_params])
 
     values = _remember(("target", ds.glob, ds.fingerprint, target, str(positive_value)), check)
@@ -216,7 +216,7 @@ def segment_rates(con, dataset, target: str, by: Sequence[str], filters: Sequenc
     src, src_params = source(ds)
     keys = ", ".join(ident(c) for c in by)
     sql = f"""
-        SELECT {keys}, count(*) AS rows, sum({expr}) AS positives
+        SELECT {keys}, count(*) AS rows, count(*) FILTER (WHERE {expr}) AS positives
         FROM {src} WHERE {where} AND {ident(target)} IS NOT NULL
         GROUP BY ALL ORDER BY rows DESC, {keys}"""
     frame = _query(con, ds, sql, [*expr_params, *src_params, *where_params])
@@ -242,7 +242,7 @@ def rate_over_time(
     src, src_params = source(ds)
     time = ident(time_column)
     sql = f"""
-        SELECT date_trunc(?, CAST({time} AS TIMESTAMP)) AS period, count(*) AS rows, sum({expr}) AS positives
+        SELECT date_trunc(?, CAST({time} AS TIMESTAMP)) AS period, count(*) AS rows, count(*) FILTER (WHERE {expr}) AS positives
         FROM {src} WHERE {where} AND {ident(target)} IS NOT NULL AND {time} IS NOT NULL
         GROUP BY ALL ORDER BY period"""
     frame = _query(con, ds, sql, [grain, *expr_params, *src_params, *where_params])
@@ -333,7 +333,7 @@ def training_frame(
     src, src_params = source(ds)
     picked = ", ".join(ident(c) for c in columns_wanted)
     sql = f"""
-        SELECT {picked}{", " if picked else ""}{expr} AS __target
+        SELECT {picked}{", " if picked else ""}CAST({expr} AS INTEGER) AS __target
         FROM {src} WHERE {where} AND {ident(target)} IS NOT NULL"""
     if sample_rows:
         # DuckDB samples before WHERE, so sample the filtered rows from outside. Both are ints.

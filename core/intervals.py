@@ -21,8 +21,11 @@ def wilson_interval(positives, rows, z: float = Z95) -> tuple[np.ndarray, np.nda
 
 def with_wilson_interval(frame: pd.DataFrame) -> pd.DataFrame:
     """Adds rate, rate_lo, rate_hi to a frame that has rows and positives."""
-    frame = frame.astype({"rows": "int64", "positives": "int64"})
-    lo, hi = wilson_interval(frame["positives"], frame["rows"])
+    rows = frame["rows"].to_numpy(dtype="int64")
+    positives = frame["positives"].fillna(0).to_numpy(dtype="int64")  # sum() of no rows is NULL
+    lo, hi = wilson_interval(positives, rows)
     with np.errstate(divide="ignore", invalid="ignore"):
-        rate = frame["positives"] / frame["rows"]
-    return frame.assign(rate=rate, rate_lo=lo, rate_hi=hi)
+        rate = positives / rows
+    out = frame.copy()
+    out["rows"], out["positives"], out["rate"], out["rate_lo"], out["rate_hi"] = rows, positives, rate, lo, hi
+    return out

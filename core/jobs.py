@@ -161,8 +161,12 @@ def list_jobs() -> pd.DataFrame:
 
 
 def log_tail(run_id: str, lines: int = 40) -> str:
-    """The last lines of a job's log, or an empty string before it has written any."""
+    """The last lines of a job's log: its live log when launched here, else the run's train.log."""
     path = job_dir(run_id) / "job.log"
     if not path.exists():
-        return ""
+        try:
+            tracking.client()
+            path = Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="train.log"))
+        except (mlflow.exceptions.MlflowException, OSError):
+            return ""
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])

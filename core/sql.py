@@ -114,8 +114,8 @@ def compile_filters(filters: Sequence[Filter], columns: Mapping[str, str]) -> tu
     return " AND ".join(clauses), params
 
 
-def positive_expr(target: str, sql_type: str, positive_value: object = None) -> tuple[str, list]:
-    """SQL giving 1 where the target is positive, 0 where not, NULL where missing, and its params.
+def positive_condition(target: str, sql_type: str, positive_value: object = None) -> tuple[str, list]:
+    """A SQL condition true where the target is positive (NULL where it is missing), and its params.
 
     The positive value is matched as text, case-insensitively: `true`, `yes` and `1` all mean
     true; None means true/1/yes. Bool, numeric and text targets are accepted.
@@ -125,24 +125,25 @@ def positive_expr(target: str, sql_type: str, positive_value: object = None) -> 
     upper = sql_type.upper()
     if upper == "BOOLEAN":
         if text is None or text in TRUTHY:
-            return f"CAST({col} AS INTEGER)", []
+            return col, []
         if text in FALSY:
-            return f"CAST(NOT {col} AS INTEGER)", []
+            return f"NOT {col}", []
         raise DataError(f"Target {target!r} is true/false; positive value {positive_value!r} is neither.")
     if is_numeric(upper):
         if text is None or text in TRUTHY:
-            number = 1.0
+            number = 1
         elif text in FALSY:
-            number = 0.0
+            number = 0
         else:
             try:
                 number = float(text)
             except ValueError:
                 raise DataError(f"Target {target!r} is numeric; positive value {positive_value!r} is not a number.") from None
-        return f"CAST({col} = ? AS INTEGER)", [number]
+            number = int(number) if number.is_integer() else number  # an integer compares without casting the column
+        return f"{col} = ?", [number]
     if upper.startswith("VARCHAR"):
         values = list(TRUTHY) if text is None or text in TRUTHY else [text]
-        return f"CAST(lower(trim({col})) IN ({', '.join('?' * len(values))}) AS INTEGER)", values
+        return f"lower(trim({col})) IN ({', '.join('?' * len(values))})", values
     raise DataError(f"Target {target!r} has type {sql_type}; pick a 0/1, true/false or text column.")
 
 

@@ -1,5 +1,6 @@
 """Jobs are real subprocesses writing to a real MLflow store."""
 
+import json
 import os
 import signal
 import time
@@ -7,9 +8,10 @@ import time
 import mlflow
 import pytest
 
-from core import jobs
+from core import jobs, train
 from core.errors import JobError
 from core.spec import TrainSpec
+from tests.conftest import DEMO_ARGS
 
 pytestmark = pytest.mark.slow
 EXCLUDE = {"exclude": ["revenue", "true_p", "user_id"]}
@@ -96,3 +98,9 @@ def test_launches_beyond_the_limit_are_refused(train_env, monkeypatch):
 def test_cancel_of_an_unknown_run(train_env):
     with pytest.raises(JobError, match="No run"):
         jobs.cancel("0" * 32)
+
+
+def test_log_tail_of_a_run_trained_from_the_command_line(train_env, capsys):
+    assert train.main([*DEMO_ARGS, "--param", "n_estimators=20"]) == 0
+    run_id = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["run_id"]
+    assert "model logged" in jobs.log_tail(run_id)

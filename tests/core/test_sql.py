@@ -1,7 +1,7 @@
 import pytest
 
 from core.errors import DataError
-from core.sql import compile_filters, describe_filter, ident, make_filter, parse_filter, positive_expr
+from core.sql import compile_filters, describe_filter, ident, make_filter, parse_filter, positive_condition
 
 COLUMNS = {"country": "VARCHAR", "hour": "INTEGER", "my col": "DOUBLE"}
 
@@ -57,14 +57,15 @@ def test_describe_filter():
     assert describe_filter(make_filter("country", "is null")) == "country is null"
 
 
-def test_positive_expression_by_type():
-    assert positive_expr("b", "BOOLEAN") == ('CAST("b" AS INTEGER)', [])
-    assert positive_expr("b", "BOOLEAN", "no") == ('CAST(NOT "b" AS INTEGER)', [])
-    assert positive_expr("y", "TINYINT", "Yes") == ('CAST("y" = ? AS INTEGER)', [1.0])
-    assert positive_expr("y", "BIGINT", "0") == ('CAST("y" = ? AS INTEGER)', [0.0])
-    sql, params = positive_expr("s", "VARCHAR", " Bought ")
-    assert sql == 'CAST(lower(trim("s")) IN (?) AS INTEGER)' and params == ["bought"]
+def test_positive_condition_by_type():
+    assert positive_condition("b", "BOOLEAN") == ('"b"', [])
+    assert positive_condition("b", "BOOLEAN", "no") == ('NOT "b"', [])
+    assert positive_condition("y", "TINYINT", "Yes") == ('"y" = ?', [1])
+    assert positive_condition("y", "BIGINT", "0") == ('"y" = ?', [0])
+    assert positive_condition("y", "DOUBLE", "2.5") == ('"y" = ?', [2.5])
+    sql, params = positive_condition("s", "VARCHAR", " Bought ")
+    assert sql == 'lower(trim("s")) IN (?)' and params == ["bought"]
     with pytest.raises(DataError, match="not a number"):
-        positive_expr("y", "INTEGER", "maybe")
+        positive_condition("y", "INTEGER", "maybe")
     with pytest.raises(DataError, match="has type DATE"):
-        positive_expr("d", "DATE")
+        positive_condition("d", "DATE")
