@@ -32,6 +32,7 @@ from sklearn.frozen import FrozenEstimator
 import models
 from core import data, demo, metrics, settings, tracking
 from core.errors import DataError, SpecError, WorkbenchError
+from core.search import search
 from core.spec import TrainSpec, flatten
 from core.split import split_labels
 from core.sql import is_numeric, is_temporal
@@ -110,8 +111,8 @@ def prepare(con, spec: TrainSpec, log: Log) -> Prepared:
     return Prepared(frame, y, labels, features, segments, checks)
 
 
-def fit(spec: TrainSpec, prep: Prepared, params: dict, log: Log):
-    """(raw model, final model): the final one has the prior correction and calibration on top."""
+def fit(spec: TrainSpec, prep: Prepared, params: dict, log: Log, calibrate: bool = True, **fit_kwargs):
+    """(estimator, model, final): the model adds the prior correction, the final one calibration."""
     family = models.family(spec.model.family)
     X = prep.frame[prep.features]
     train, valid = prep.labels == "train", prep.labels == "valid"
@@ -126,9 +127,9 @@ def fit(spec: TrainSpec, prep: Prepared, params: dict, log: Log):
         model = PriorCorrection(estimator, spec.imbalance.undersample_rate)
         log(f"undersampled negatives to {spec.imbalance.undersample_rate:.0%}: {len(y_train):,} training rows")
     log(f"fitting {family.NAME} on {len(y_train):,} rows", 0.3)
-    model.fit(X_train, y_train, eval_set=(X[valid], prep.y[valid]))
+    model.fit(X_train, y_train, eval_set=(X[valid], prep.y[valid]), **fit_kwargs)
     final = model
-    if spec.calibration != "none":
+    if calibrate and spec.calibration != "none":
         final = CalibratedClassifierCV(FrozenEstimator(model), method=spec.calibration)
         final.fit(X[valid], prep.y[valid])
         log(f"calibrated ({spec.calibration}) on {int(valid.sum()):,} valid rows", 0.6)
@@ -180,7 +181,7 @@ def train(spec: TrainSpec, run_id: str | None = None, log: Log | None = None) ->
         if spec.time_column:
             mlflow.set_tag("wb.time_column", spec.time_column)
         mlflow.log_metric("progress", 0.0)
-        mlflow.log_params({**flatten(spec), **{f"param.{k}": v for k, v in params.items()}})
+        mlflow.log_params(flatten(spec))
         (folder / "spec.yaml").write_text(spec.to_yaml())
         mlflow.log_artifact(str(folder / "spec.yaml"))
         try:
@@ -192,6 +193,13 @@ def train(spec: TrainSpec, run_id: str | None = None, log: Log | None = None) ->
             problem = first_error(prep.checks)
             if problem:
                 raise DataError(f"Validation failed: {problem}")
+            if spec.search.n_trials or spec.search.timeout_s:
+                log(
+                    f"searching {family.NAME} parameters ({spec.search.n_trials or 'no'} trial cap, {spec.search.timeout_s or 'no'} s cap)",
+                    0.2,
+                )
+                params = search(spec, prep, log)
+            mlflow.log_params({f"param.{k}": v for k, v in params.items()})  # after the search: params are immutable
             estimator, model, final = fit(spec, prep, params, log)
             result = _evaluate_and_log(spec, prep, estimator, model, final, folder, log)
             return {"run_id": mlflow.active_run().info.run_id, **result}

@@ -20,6 +20,7 @@ class Param:
     help: str = ""
     log: bool = False  # searched on a log scale
     choices: tuple = ()
+    searched: bool = True  # False: the search keeps the default (round counts, iteration caps)
 
 
 def families() -> dict:

@@ -16,7 +16,7 @@ from models.base import TabularClassifier, as_text
 NAME = "forest"
 PARAMS = (
     Param("kind", str, "random_forest", help="random_forest or extra_trees", choices=("random_forest", "extra_trees")),
-    Param("n_estimators", int, 200, 10, 2000, "Trees", log=True),
+    Param("n_estimators", int, 200, 10, 2000, "Trees", log=True, searched=False),
     Param("max_depth", int, 12, 2, 64, "Deepest a tree grows"),
     Param("min_samples_leaf", int, 50, 1, 10_000, "Fewest rows in a leaf", log=True),
     Param("max_features", float, 0.5, 0.05, 1.0, "Share of features tried at each split"),

@@ -11,7 +11,7 @@ from models.base import TabularClassifier, as_text
 
 NAME = "gbdt"
 PARAMS = (
-    Param("n_estimators", int, 600, 10, 5000, "Most boosting rounds; early stopping on the valid split picks fewer"),
+    Param("n_estimators", int, 600, 10, 5000, "Most boosting rounds; early stopping on the valid split picks fewer", searched=False),
     Param("learning_rate", float, 0.05, 0.005, 0.5, "Shrinkage per round", log=True),
     Param("num_leaves", int, 31, 4, 512, "Leaves per tree", log=True),
     Param("min_child_samples", int, 100, 5, 5000, "Fewest rows in a leaf", log=True),
@@ -19,7 +19,7 @@ PARAMS = (
     Param("colsample_bytree", float, 0.8, 0.3, 1.0, "Share of features per tree"),
     Param("reg_lambda", float, 1.0, 0.0, 100.0, "L2 penalty on leaf values"),
     Param("cat_smooth", float, 10.0, 0.0, 100.0, "Smoothing of categorical splits"),
-    Param("early_stopping_rounds", int, 50, 5, 500, "Stop after this many rounds without valid improvement"),
+    Param("early_stopping_rounds", int, 50, 5, 500, "Stop after this many rounds without valid improvement", searched=False),
 )
 
 
@@ -43,7 +43,7 @@ class GBDTClassifier(TabularClassifier):
         self.scale_pos_weight = scale_pos_weight
         self.random_state = random_state
 
-    def fit(self, X: pd.DataFrame, y, eval_set=None, callbacks=()):
+    def fit(self, X: pd.DataFrame, y, eval_set=None, callbacks=(), eval_metric=None):
         self._remember_columns(X)
         self.categories_ = {c: sorted(as_text(X[c]).dropna().unique()) for c in self.categorical_}
         self.model_ = lgb.LGBMClassifier(
@@ -62,7 +62,7 @@ class GBDTClassifier(TabularClassifier):
             n_jobs=-1,
             verbose=-1,
         )
-        fit_args = {"callbacks": list(callbacks)}
+        fit_args = {"callbacks": list(callbacks), "eval_metric": eval_metric}
         if eval_set is not None:
             X_valid, y_valid = eval_set
             fit_args["eval_X"], fit_args["eval_y"] = self._prepare(X_valid), np.asarray(y_valid)

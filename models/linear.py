@@ -17,7 +17,7 @@ NAME = "linear"
 PARAMS = (
     Param("C", float, 1.0, 1e-4, 100.0, "Inverse L2 strength: smaller is more regular", log=True),
     Param("min_frequency", int, 20, 1, 100_000, "Levels seen fewer times are pooled as 'infrequent'", log=True),
-    Param("max_iter", int, 500, 50, 10_000, "Most solver iterations"),
+    Param("max_iter", int, 500, 50, 10_000, "Most solver iterations", searched=False),
 )
 
 

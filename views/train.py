@@ -4,7 +4,7 @@ import streamlit as st
 
 import models
 from core import data, jobs, sql, train, ui
-from core.spec import CALIBRATIONS, IMBALANCE, SPLITS, TrainSpec
+from core.spec import CALIBRATIONS, IMBALANCE, SEARCH_METRICS, SPLITS, TrainSpec
 from core.validate import first_error
 
 st.title("Train")
@@ -58,7 +58,9 @@ family_name = st.selectbox(
 )
 family = families[family_name]
 grid = st.columns(3)
-params = {p.name: ui.param_widget(p, f"train.param.{family_name}.{p.name}", grid[i % 3]) for i, p in enumerate(family.PARAMS)}
+values = {p.name: ui.param_widget(p, f"train.param.{family_name}.{p.name}", grid[i % 3]) for i, p in enumerate(family.PARAMS)}
+# Only changed values go into the spec: the search explores the ones left at their defaults.
+params = {p.name: values[p.name] for p in family.PARAMS if values[p.name] != p.default}
 
 left, middle, right = st.columns(3)
 split_kind = left.selectbox(
@@ -78,6 +80,16 @@ undersample_rate = middle.number_input(
 calibration = right.selectbox(
     "Calibration", CALIBRATIONS, index=CALIBRATIONS.index("isotonic"), key="train.calibration", help="fitted on the valid split only"
 )
+n_trials = left.number_input(
+    "Search trials (0 = no search)",
+    0,
+    500,
+    0,
+    key="train.n_trials",
+    help="Optuna trials over the parameters above that you leave at their defaults",
+)
+search_timeout = middle.number_input("Search time cap (s, 0 = none)", 0, None, 0, 60, key="train.search_timeout")
+search_metric = right.selectbox("Search metric", SEARCH_METRICS, key="train.search_metric", help="measured on the valid split")
 sample_rows = left.number_input("Sample rows (0 = all)", 0, None, 0, 10_000, key="train.sample_rows")
 seed = middle.number_input("Seed", 0, None, 0, key="train.seed")
 experiment = right.text_input("Experiment", "workbench", key="train.experiment")
@@ -95,6 +107,7 @@ def make_spec(exclude: list[str]) -> TrainSpec:
             "split": {"kind": split_kind, "valid_fraction": valid_fraction, "test_fraction": test_fraction},
             "model": {"family": family_name, "params": params},
             "imbalance": {"method": imbalance, "undersample_rate": undersample_rate},
+            "search": {"n_trials": int(n_trials), "timeout_s": float(search_timeout) or None, "metric": search_metric},
             "calibration": calibration,
             "sample_rows": int(sample_rows) or None,
             "seed": int(seed),
@@ -132,6 +145,8 @@ with ui.shown_errors():
         run_id = jobs.launch(spec)
         st.session_state["train.job"] = run_id  # the board below shows the new job's log
         st.toast(f"Launched run {run_id[:8]}")
+with st.expander("Spec as YAML"):
+    st.code(spec.to_yaml(), language="yaml")
 download_col.download_button(
     "Download spec as YAML", spec.to_yaml(), file_name="spec.yaml", mime="application/x-yaml", key="train.download"
 )

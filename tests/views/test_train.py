@@ -79,3 +79,13 @@ def test_explore_carries_its_segment_into_train(train_env):
     assert at.session_state["train.filters"] == [("country", "=", "US")]
     assert at.selectbox(key="train.dataset").value == "demo"
     assert at.button(key="train.filter_remove.0").label == "✕ country = US"
+
+
+def test_search_settings_reach_the_spec_and_defaults_stay_out(train_env):
+    at = run()
+    at.number_input(key="train.n_trials").set_value(5).run()
+    at.number_input(key="train.param.gbdt.num_leaves").set_value(15).run()
+    assert not at.exception and not at.error
+    spec = yaml.safe_load(at.code[0].value)
+    assert spec["search"] == {"n_trials": 5, "timeout_s": None, "metric": "roc_auc"}
+    assert spec["model"]["params"] == {"num_leaves": 15}
