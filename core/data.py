@@ -10,6 +10,7 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from core import catalog, settings
 from core.catalog import Dataset
@@ -311,6 +312,30 @@ def time_columns(cols: dict[str, str]) -> list[str]:
     )
 
 
+def training_query(
+    con, dataset, target: str, columns_wanted: Sequence[str], filters: Sequence[Filter] = (), positive_value=None
+) -> tuple[str, list, list[str]]:
+    """SQL selecting the wanted columns plus `__target` (0/1) for rows with a target; its params and numeric columns."""
+    ds = resolve(con, dataset)
+    cols = columns(con, ds)
+    _require(cols, list(columns_wanted), ds, "feature")
+    expr, expr_params = _target(con, ds, cols, target, positive_value)
+    where, where_params = compile_filters(filters, cols)
+    src, src_params = source(ds)
+    picked = ", ".join(ident(c) for c in columns_wanted)
+    sql = f"""
+        SELECT {picked}{", " if picked else ""}CAST({expr} AS INTEGER) AS __target
+        FROM {src} WHERE {where} AND {ident(target)} IS NOT NULL"""
+    return sql, [*expr_params, *src_params, *where_params], [c for c in columns_wanted if is_numeric(cols[c])]
+
+
+def _as_model_input(frame: pd.DataFrame, numeric: Sequence[str]) -> pd.DataFrame:
+    # One numeric type for models: nullable integers with gaps would otherwise change type per batch.
+    for name in numeric:
+        frame[name] = frame[name].astype("float64")
+    return frame
+
+
 def training_frame(
     con,
     dataset,
@@ -326,23 +351,47 @@ def training_frame(
     Numeric columns come back as float64 (missing as NaN), the types logged model signatures expect.
     """
     ds = resolve(con, dataset)
-    cols = columns(con, ds)
-    _require(cols, list(columns_wanted), ds, "feature")
-    expr, expr_params = _target(con, ds, cols, target, positive_value)
-    where, where_params = compile_filters(filters, cols)
-    src, src_params = source(ds)
-    picked = ", ".join(ident(c) for c in columns_wanted)
-    sql = f"""
-        SELECT {picked}{", " if picked else ""}CAST({expr} AS INTEGER) AS __target
-        FROM {src} WHERE {where} AND {ident(target)} IS NOT NULL"""
+    sql, params, numeric = training_query(con, ds, target, columns_wanted, filters, positive_value)
     if sample_rows:
         # DuckDB samples before WHERE, so sample the filtered rows from outside. Both are ints.
         sql = f"SELECT * FROM ({sql}) USING SAMPLE reservoir({int(sample_rows)} ROWS) REPEATABLE ({int(seed)})"
-    frame = _query(con, ds, sql, [*expr_params, *src_params, *where_params])
-    # One numeric type for models: nullable integers with gaps would otherwise change type per batch.
-    for name in columns_wanted:
-        if is_numeric(cols[name]):
-            frame[name] = frame[name].astype("float64")
+    frame = _as_model_input(_query(con, ds, sql, params), numeric)
     if frame.empty:
         raise DataError(f"No rows of {ds.name} have a target{' after the filter' if filters else ''}; loosen the filter.")
     return frame
+
+
+def training_batches(
+    con, dataset, target: str, columns_wanted: Sequence[str], filters: Sequence[Filter] = (), positive_value=None, batch_rows: int = 100_000
+):
+    """The rows of `training_frame`, in file order, as DataFrames of at most `batch_rows` rows (streamed)."""
+    ds = resolve(con, dataset)
+    sql, params, numeric = training_query(con, ds, target, columns_wanted, filters, positive_value)
+    with con.cursor() as cursor:
+        try:
+            reader = cursor.sql(sql, params=params).to_arrow_reader(batch_rows)
+            # DuckDB's batch sizes vary; exact-size batches make a resumed job see the same batches.
+            pending, held = [], 0
+            for batch in reader:
+                pending.append(batch)
+                held += batch.num_rows
+                while held >= batch_rows:
+                    table = pa.Table.from_batches(pending)
+                    yield _as_model_input(table.slice(0, batch_rows).to_pandas(), numeric)
+                    rest = table.slice(batch_rows)
+                    pending, held = rest.to_batches(), rest.num_rows
+            if held:
+                yield _as_model_input(pa.Table.from_batches(pending).to_pandas(), numeric)
+        except duckdb.Error as err:
+            raise DataError(f"Cannot read dataset {ds.name!r}: {_first_line(err)}") from None
+
+
+def quantiles(con, dataset, column: str, fractions: Sequence[float], filters: Sequence[Filter] = ()) -> list:
+    """The column's values at the given fractions of the filtered rows (computed in DuckDB)."""
+    ds = resolve(con, dataset)
+    cols = columns(con, ds)
+    _require(cols, [column], ds, "time")
+    where, where_params = compile_filters(filters, cols)
+    src, src_params = source(ds)
+    sql = f"SELECT quantile_disc({ident(column)}, ?::DOUBLE[]) AS q FROM {src} WHERE {where}"
+    return list(_query(con, ds, sql, [list(fractions), *src_params, *where_params])["q"].iloc[0])

@@ -30,8 +30,8 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.frozen import FrozenEstimator
 
 import models
-from core import data, demo, metrics, settings, tracking
-from core.errors import DataError, SpecError, WorkbenchError
+from core import data, demo, metrics, settings, stream, tracking
+from core.errors import DataError, JobError, SpecError, WorkbenchError
 from core.search import search
 from core.spec import TrainSpec, flatten
 from core.split import split_labels
@@ -143,15 +143,19 @@ def explanation(estimator, X: pd.DataFrame, rows: int, seed: int) -> pd.DataFram
     return pd.concat([sample.reset_index(names="row"), contributions.add_prefix("shap.").reset_index(drop=True)], axis=1)
 
 
-def fingerprint(con, spec: TrainSpec, prep: Prepared) -> dict:
+def fingerprint(con, spec: TrainSpec, prep: Prepared, rows: int) -> dict:
     """Paths, rows, time range and a hash of the file list, so a run says what it saw."""
     ds = data.resolve(con, spec.dataset)
-    out = {"dataset": ds.name, "paths": [str(p) for p in ds.files[:1000]], "files": len(ds.files), "rows": int(len(prep.y))}
-    out["file_hash"] = ds.fingerprint
+    out = {"dataset": ds.name, "paths": list(ds.files[:1000]), "files": len(ds.files), "rows": int(rows), "file_hash": ds.fingerprint}
     if spec.time_column:
-        times = pd.to_datetime(prep.frame[spec.time_column])
-        out["time_min"], out["time_max"] = str(times.min()), str(times.max())
+        first, last = data.quantiles(con, ds, spec.time_column, [0.0, 1.0], spec.filter)
+        out["time_min"], out["time_max"] = str(first), str(last)
     return out
+
+
+def _log_fingerprint(found: dict, folder: Path) -> None:
+    (folder / "fingerprint.json").write_text(json.dumps(found, indent=2))
+    mlflow.log_artifact(str(folder / "fingerprint.json"))
 
 
 def _log_frame(frame: pd.DataFrame, name: str, folder: Path) -> None:
@@ -160,12 +164,17 @@ def _log_frame(frame: pd.DataFrame, name: str, folder: Path) -> None:
     mlflow.log_artifact(str(path))
 
 
-def train(spec: TrainSpec, run_id: str | None = None, log: Log | None = None) -> dict:
+def train(spec: TrainSpec, run_id: str | None = None, log: Log | None = None, resume: bool = False) -> dict:
     """Runs the whole job inside one MLflow run and returns the result the CLI prints."""
     log = log or Log()
     family = models.family(spec.model.family)
     params = models.resolve_params(family, spec.model.params)
     exp = tracking.experiment_id(spec.experiment)
+    if resume:
+        if not getattr(family, "STREAMING", False):
+            raise JobError(f"Run {run_id} is a {family.NAME} run; only hashed_sgd jobs save a checkpoint to resume from.")
+        if tracking.client().get_run(run_id).info.status == "FINISHED":
+            raise JobError(f"Run {run_id} already finished; there is nothing to resume.")
     run = mlflow.start_run(run_id=run_id, experiment_id=None if run_id else exp, run_name=f"{family.NAME} · {spec.dataset}")
     with run, tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -180,28 +189,37 @@ def train(spec: TrainSpec, run_id: str | None = None, log: Log | None = None) ->
         )
         if spec.time_column:
             mlflow.set_tag("wb.time_column", spec.time_column)
+        if resume:
+            mlflow.set_tag("wb.error", "")  # the failure being resumed from is over
         mlflow.log_metric("progress", 0.0)
         mlflow.log_params(flatten(spec))
         (folder / "spec.yaml").write_text(spec.to_yaml())
         mlflow.log_artifact(str(folder / "spec.yaml"))
         try:
             con = data.connect()
-            prep = prepare(con, spec, log)
+            streaming = getattr(family, "STREAMING", False)
+            prep = prepare(con, stream.sample_spec(spec) if streaming else spec, log)
             _log_frame(prep.checks, "validation.parquet", folder)
-            (folder / "fingerprint.json").write_text(json.dumps(fingerprint(con, spec, prep), indent=2))
-            mlflow.log_artifact(str(folder / "fingerprint.json"))
             problem = first_error(prep.checks)
             if problem:
                 raise DataError(f"Validation failed: {problem}")
             if spec.search.n_trials or spec.search.timeout_s:
+                if streaming:
+                    raise SpecError(f"{family.NAME} streams its data, so it has no search; set search.n_trials to 0.")
                 log(
                     f"searching {family.NAME} parameters ({spec.search.n_trials or 'no'} trial cap, {spec.search.timeout_s or 'no'} s cap)",
                     0.2,
                 )
                 params = search(spec, prep, log)
             mlflow.log_params({f"param.{k}": v for k, v in params.items()})  # after the search: params are immutable
-            estimator, model, final = fit(spec, prep, params, log)
-            result = _evaluate_and_log(spec, prep, estimator, model, final, folder, log)
+            if streaming:
+                scores, predictions, importance, final, example, rows = stream.fit_streaming(con, spec, params, prep, log, folder, resume)
+                _log_fingerprint(fingerprint(con, spec, prep, sum(rows.values())), folder)
+                result = log_results(scores, predictions, importance, None, final, example, rows, folder, log)
+            else:
+                _log_fingerprint(fingerprint(con, spec, prep, len(prep.y)), folder)
+                estimator, model, final = fit(spec, prep, params, log)
+                result = _evaluate_and_log(spec, prep, estimator, model, final, folder, log)
             return {"run_id": mlflow.active_run().info.run_id, **result}
         except WorkbenchError as err:
             mlflow.set_tag("wb.error", str(err))
@@ -214,37 +232,36 @@ def train(spec: TrainSpec, run_id: str | None = None, log: Log | None = None) ->
 
 def _evaluate_and_log(spec, prep: Prepared, estimator, model, final, folder: Path, log: Log) -> dict:
     X = prep.frame[prep.features]
-    out_metrics, rows = {}, {}
-    for part in ("train", "valid", "test"):
-        rows[part] = int((prep.labels == part).sum())
-    for part in ("valid", "test"):
-        mask = prep.labels == part
-        for name, value in metrics.scores(prep.y[mask], final.predict_proba(X[mask])[:, 1]).items():
+    test = prep.labels == "test"
+    scores = {part: (prep.y[prep.labels == part], final.predict_proba(X[prep.labels == part])[:, 1]) for part in ("valid", "test")}
+    predictions = pd.DataFrame({"y": scores["test"][0], "score": scores["test"][1], "score_raw": model.predict_proba(X[test])[:, 1]})
+    if spec.time_column:
+        predictions["time"] = pd.to_datetime(prep.frame.loc[test, spec.time_column]).to_numpy()
+    for column in prep.segments:
+        predictions[column] = prep.frame.loc[test, column].to_numpy()
+    importance = pd.DataFrame({"feature": prep.features, "importance": estimator.feature_importances_})
+    shap_rows = settings.get("shap_rows")
+    shap_frame = explanation(estimator, X[test], shap_rows, spec.seed) if shap_rows and hasattr(estimator, "contributions") else None
+    rows = {part: int((prep.labels == part).sum()) for part in ("train", "valid", "test")}
+    return log_results(scores, predictions, importance, shap_frame, final, X[test].head(5), rows, folder, log)
+
+
+def log_results(scores: dict, predictions, importance, shap_frame, final, example, rows: dict, folder: Path, log: Log) -> dict:
+    """Logs metrics per split, predictions, importance, SHAP and the model; returns the CLI result."""
+    out_metrics = {}
+    for part, (y, score) in scores.items():
+        for name, value in metrics.scores(y, score).items():
             mlflow.log_metric(f"{part}_{name}", value)
             if part == "test":
                 out_metrics[name] = value
     for name in HEADLINE:  # the test metrics under their plain names, as the job table reads them
         mlflow.log_metric(name, out_metrics[name])
     log(f"test ROC AUC {out_metrics['roc_auc']:.4f}, ECE {out_metrics['ece']:.4f}", 0.7)
-
-    test = prep.labels == "test"
-    predictions = pd.DataFrame(
-        {"y": prep.y[test], "score": final.predict_proba(X[test])[:, 1], "score_raw": model.predict_proba(X[test])[:, 1]}
-    )
-    if spec.time_column:
-        predictions["time"] = pd.to_datetime(prep.frame.loc[test, spec.time_column]).to_numpy()
-    for column in prep.segments:
-        predictions[column] = prep.frame.loc[test, column].to_numpy()
     _log_frame(predictions, "predictions.parquet", folder)
-
-    importance = pd.DataFrame({"feature": prep.features, "importance": estimator.feature_importances_})
     _log_frame(importance.sort_values("importance", ascending=False), "importance.parquet", folder)
-    shap_rows = settings.get("shap_rows")
-    if shap_rows and hasattr(estimator, "contributions"):
-        _log_frame(explanation(estimator, X[test], shap_rows, spec.seed), "shap.parquet", folder)
-        log(f"explained {min(shap_rows, int(test.sum())):,} test rows", 0.85)
-
-    example = X[test].head(5)
+    if shap_frame is not None:
+        _log_frame(shap_frame, "shap.parquet", folder)
+        log(f"explained {len(shap_frame):,} test rows", 0.85)
     # dtypes are those of the whole training frame: integer columns with gaps already arrive as doubles.
     signature = infer_signature(example, final.predict_proba(example))
     mlflow.sklearn.log_model(
@@ -277,6 +294,14 @@ def _flat(groups: list[list[str]] | None) -> list[str]:
     return [item for group in groups or [] for item in group]
 
 
+def _spec_of_run(run_id: str) -> TrainSpec:
+    tracking.client()
+    try:
+        return TrainSpec.from_file(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="spec.yaml"))
+    except (mlflow.exceptions.MlflowException, OSError):
+        raise SpecError(f"Cannot read the spec of run {run_id}; is the run id right?") from None
+
+
 def parse_args(argv: list[str] | None) -> tuple[TrainSpec, argparse.Namespace]:
     parser = argparse.ArgumentParser(prog="python -m core.train", description="Train one model as one MLflow run.")
     parser.add_argument("--spec", help="a TrainSpec YAML file (flags given as well override it)")
@@ -293,10 +318,15 @@ def parse_args(argv: list[str] | None) -> tuple[TrainSpec, argparse.Namespace]:
     parser.add_argument("--filter", nargs="+", action="append", metavar="'COL OP VALUE'")
     parser.add_argument("--experiment")
     parser.add_argument("--n-trials", type=int)
+    parser.add_argument("--resume", metavar="RUN_ID", help="continue a hashed_sgd run from its last checkpoint")
     parser.add_argument("--run-id", help=argparse.SUPPRESS)  # set by core.jobs, which makes the run first
     args = parser.parse_args(argv)
+    if args.resume:
+        args.run_id = args.resume
     raw = TrainSpec.from_file(args.spec).to_dict() if args.spec else {}
-    if not args.spec and not (args.data and args.target):
+    if args.resume and not args.spec:
+        raw = _spec_of_run(args.resume).to_dict()
+    if not raw and not (args.data and args.target):
         raise SpecError("Give --spec FILE, or --data and --target.")
     flags = {"dataset": args.data, "target": args.target, "positive_value": args.positive_value, "time_column": args.time_column}
     raw.update({k: v for k, v in flags.items() if v is not None})
@@ -328,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         spec, args = parse_args(argv)
         run_id = args.run_id
-        result = train(spec, run_id=run_id)
+        result = train(spec, run_id=run_id, resume=bool(args.resume))
     except WorkbenchError as err:
         message = str(err).splitlines()[0]
         run_id = getattr(err, "run_id", run_id)

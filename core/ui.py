@@ -94,6 +94,8 @@ def param_widget(param, key: str, container=st):
         return container.selectbox(param.name, param.choices, index=param.choices.index(param.default), key=key, help=param.help)
     if param.type is bool:
         return container.checkbox(param.name, value=param.default, key=key, help=param.help)
+    if param.type is str:
+        return container.text_input(param.name, value=param.default, key=key, help=param.help)
     if param.type is int:
         return container.number_input(
             param.name, min_value=param.low, max_value=param.high, value=param.default, step=1, key=key, help=param.help

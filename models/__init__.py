@@ -25,9 +25,9 @@ class Param:
 
 def families() -> dict:
     """Family name -> module."""
-    from models import forest, gbdt, linear
+    from models import forest, gbdt, hashed_sgd, linear
 
-    return {module.NAME: module for module in (gbdt, linear, forest)}
+    return {module.NAME: module for module in (gbdt, linear, forest, hashed_sgd)}
 
 
 def family(name: str):
