@@ -7,6 +7,7 @@ import pytest
 import yaml
 from streamlit.testing.v1 import AppTest
 
+import models
 from core import jobs
 from core.settings import PROJECT
 
@@ -27,12 +28,14 @@ def test_renders_with_suggested_exclusions(train_env):
     assert not at.button(key="train.launch").disabled
 
 
-@pytest.mark.parametrize("family", ["linear", "forest"])
-def test_family_widgets_come_from_the_parameter_table(train_env, family):
+@pytest.mark.parametrize(("family", "widget"), [("linear", "C"), ("forest", "n_estimators"), ("hashed_sgd", "alpha")])
+def test_family_widgets_come_from_the_parameter_table(train_env, family, widget):
     at = run()
     at.selectbox(key="train.family").set_value(family).run()
     assert not at.exception and not at.error
-    assert at.number_input(key=f"train.param.{family}.{'C' if family == 'linear' else 'n_estimators'}") is not None
+    assert at.number_input(key=f"train.param.{family}.{widget}").value == next(
+        p.default for p in models.family(family).PARAMS if p.name == widget
+    )
 
 
 def test_a_leak_blocks_launch_with_the_reason(train_env):
