@@ -56,9 +56,9 @@ def _runs() -> pd.DataFrame:
     return runs if not runs.empty else pd.DataFrame(columns=["run_id", "status", "tags.wb.pid", "tags.wb.host"])
 
 
-def reap() -> list[str]:
+def reap(runs: pd.DataFrame | None = None) -> list[str]:
     """Marks RUNNING runs of this machine whose process is gone as FAILED; returns their ids."""
-    runs = _runs()
+    runs = _runs() if runs is None else runs
     here = socket.gethostname()
     reaped = []
     for _, run in runs[runs["status"].isin(ACTIVE)].iterrows():
@@ -140,8 +140,9 @@ def _stop_group(pid: int, grace_s: float) -> None:
 
 def list_jobs() -> pd.DataFrame:
     """Every training run, newest first. Columns: run_id, name, status, progress, started, duration, family, roc_auc."""
-    reap()
     runs = _runs()
+    if reap(runs):
+        runs = _runs()
     if runs.empty:
         return pd.DataFrame(columns=JOB_COLUMNS)
     started = pd.to_datetime(runs["start_time"], utc=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import io
 import json
 import logging
 import os
@@ -381,8 +382,7 @@ PREVIEW_ROWS = 50_000
 def preview_checks(con, spec: TrainSpec, rows: int = PREVIEW_ROWS) -> pd.DataFrame:
     """The data checks on a sample of at most `rows` rows, as the Train page shows them before launch."""
     sample = min(spec.sample_rows or rows, rows)
-    quiet = Log(stream=open(os.devnull, "w"))  # noqa: SIM115 (a sink, closed with the process)
-    return prepare(con, dataclasses.replace(spec, sample_rows=sample), quiet).checks
+    return prepare(con, dataclasses.replace(spec, sample_rows=sample), Log(stream=io.StringIO())).checks
 
 
 def suggested_exclusions(checks: pd.DataFrame, columns: list[str]) -> list[str]:

@@ -20,6 +20,11 @@ def as_text(column: pd.Series) -> pd.Series:
     return column.astype("string").astype(object).where(column.notna(), None)
 
 
+def text_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every column as text, missing as its own level: what the encoders of linear and forest see."""
+    return frame.apply(as_text).fillna("(missing)")
+
+
 class TabularClassifier(ClassifierMixin, BaseEstimator):
     """A binary classifier over a raw DataFrame. Subclasses set `model_` in fit and `_prepare`."""
 

@@ -11,7 +11,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OrdinalEncoder
 
 from models import Param
-from models.base import TabularClassifier, as_text
+from models.base import TabularClassifier, text_frame
 
 NAME = "forest"
 PARAMS = (
@@ -21,10 +21,6 @@ PARAMS = (
     Param("min_samples_leaf", int, 50, 1, 10_000, "Fewest rows in a leaf", log=True),
     Param("max_features", float, 0.5, 0.05, 1.0, "Share of features tried at each split"),
 )
-
-
-def _text(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.apply(as_text).fillna("(missing)")
 
 
 class ForestClassifier(TabularClassifier):
@@ -45,7 +41,7 @@ class ForestClassifier(TabularClassifier):
         self._remember_columns(X)
         self.encoder_ = ColumnTransformer(
             [
-                ("cat", make_pipeline(FunctionTransformer(_text, feature_names_out="one-to-one"), OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1)), self.categorical_),
+                ("cat", make_pipeline(FunctionTransformer(text_frame, feature_names_out="one-to-one"), OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1)), self.categorical_),
                 ("num", SimpleImputer(strategy="median", keep_empty_features=True), self.numeric_),
             ],
             sparse_threshold=0.0,

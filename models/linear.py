@@ -11,7 +11,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
 from models import Param
-from models.base import TabularClassifier, as_text
+from models.base import TabularClassifier, text_frame
 
 NAME = "linear"
 PARAMS = (
@@ -19,10 +19,6 @@ PARAMS = (
     Param("min_frequency", int, 20, 1, 100_000, "Levels seen fewer times are pooled as 'infrequent'", log=True),
     Param("max_iter", int, 500, 50, 10_000, "Most solver iterations", searched=False),
 )
-
-
-def _text(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.apply(as_text).fillna("(missing)")
 
 
 class LinearClassifier(TabularClassifier):
@@ -40,7 +36,7 @@ class LinearClassifier(TabularClassifier):
         self._remember_columns(X)
         self.encoder_ = ColumnTransformer(
             [
-                ("cat", make_pipeline(FunctionTransformer(_text, feature_names_out="one-to-one"), OneHotEncoder(min_frequency=self.min_frequency, handle_unknown="infrequent_if_exist")), self.categorical_),
+                ("cat", make_pipeline(FunctionTransformer(text_frame, feature_names_out="one-to-one"), OneHotEncoder(min_frequency=self.min_frequency, handle_unknown="infrequent_if_exist")), self.categorical_),
                 ("num", make_pipeline(SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True), StandardScaler()), self.numeric_),
             ],
             sparse_threshold=0.0,
