@@ -40,3 +40,4 @@ format: $(VENV)/.dev
 
 bench: $(VENV)/.dev
 	$(PY) -m bench.explore
+	$(PY) -m bench.train
