@@ -80,15 +80,17 @@ undersample_rate = middle.number_input(
 calibration = right.selectbox(
     "Calibration", CALIBRATIONS, index=CALIBRATIONS.index("isotonic"), key="train.calibration", help="fitted on the valid split only"
 )
+streaming = getattr(family, "STREAMING", False)  # a streamed family learns in one pass: no search
 n_trials = left.number_input(
     "Search trials (0 = no search)",
     0,
     500,
     0,
     key="train.n_trials",
+    disabled=streaming,
     help="Optuna trials over the parameters above that you leave at their defaults",
 )
-search_timeout = middle.number_input("Search time cap (s, 0 = none)", 0, None, 0, 60, key="train.search_timeout")
+search_timeout = middle.number_input("Search time cap (s, 0 = none)", 0, None, 0, 60, key="train.search_timeout", disabled=streaming)
 search_metric = right.selectbox("Search metric", SEARCH_METRICS, key="train.search_metric", help="measured on the valid split")
 sample_rows = left.number_input("Sample rows (0 = all)", 0, None, 0, 10_000, key="train.sample_rows")
 seed = middle.number_input("Seed", 0, None, 0, key="train.seed")
@@ -107,7 +109,11 @@ def make_spec(exclude: list[str]) -> TrainSpec:
             "split": {"kind": split_kind, "valid_fraction": valid_fraction, "test_fraction": test_fraction},
             "model": {"family": family_name, "params": params},
             "imbalance": {"method": imbalance, "undersample_rate": undersample_rate},
-            "search": {"n_trials": int(n_trials), "timeout_s": float(search_timeout) or None, "metric": search_metric},
+            "search": {
+                "n_trials": 0 if streaming else int(n_trials),
+                "timeout_s": None if streaming else float(search_timeout) or None,
+                "metric": search_metric,
+            },
             "calibration": calibration,
             "sample_rows": int(sample_rows) or None,
             "seed": int(seed),
