@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
 
 import mlflow
@@ -41,6 +42,10 @@ from core.validate import dropped, first_error, validate
 from models.imbalance import PriorCorrection, undersample
 
 HEADLINE = ("roc_auc", "pr_auc", "log_loss", "brier", "ece")
+# What a logged model needs to load and predict: this repository's code travels in the pickle by reference.
+MODEL_REQUIREMENTS = [
+    f"{name}=={version(name)}" for name in ("mlflow", "scikit-learn", "lightgbm", "pandas", "numpy", "scipy", "cloudpickle", "pyarrow")
+]
 SEGMENT_MAX_LEVELS = 50
 
 
@@ -272,6 +277,7 @@ def log_results(scores: dict, predictions, importance, shap_frame, final, exampl
         pyfunc_predict_fn="predict_proba",
         signature=signature,
         input_example=example,
+        pip_requirements=MODEL_REQUIREMENTS,  # inferring them reloads the model in a subprocess: ~6 s
     )
     mlflow.log_metric("progress", 1.0)
     log("model logged", 1.0)
