@@ -96,11 +96,6 @@ def columns(con: duckdb.DuckDBPyConnection, dataset: str | Dataset) -> dict[str,
     return dict(_remember(("columns", ds.glob, ds.fingerprint), compute))
 
 
-def schema(con: duckdb.DuckDBPyConnection, dataset: str | Dataset) -> pd.DataFrame:
-    """Columns: column, type."""
-    return pd.DataFrame(list(columns(con, dataset).items()), columns=["column", "type"])
-
-
 def _require(cols: dict[str, str], names: Sequence[str], ds: Dataset, role: str) -> None:
     for name in names:
         if name not in cols:

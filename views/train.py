@@ -41,7 +41,7 @@ time_column = None if time_column == "(none)" else time_column
 filters = st.session_state.setdefault("train.filters", [])
 with ui.shown_errors():
     typed = st.text_input(
-        "Add a filter", key="train.filter_text", placeholder="country in US, GB", help="column op value; ops: " + ", ".join(sql.OPS)
+        "Add a filter", key="train.filter_text", help="column op value, e.g. country in US, GB; ops: " + ", ".join(sql.OPS)
     )
     if st.button("Add filter", key="train.filter_add") and typed:
         filters.append(sql.parse_filter(typed))
