@@ -69,10 +69,15 @@ def reap(runs: pd.DataFrame | None = None) -> list[str]:
     return reaped
 
 
+def _reaped_runs() -> pd.DataFrame:
+    """The runs, read again only when the reaper changed one."""
+    runs = _runs()
+    return _runs() if reap(runs) else runs
+
+
 def running() -> list[str]:
     """Ids of runs still running after reaping."""
-    reap()
-    runs = _runs()
+    runs = _reaped_runs()
     return runs.loc[runs["status"].isin(ACTIVE), "run_id"].tolist()
 
 
@@ -140,9 +145,7 @@ def _stop_group(pid: int, grace_s: float) -> None:
 
 def list_jobs() -> pd.DataFrame:
     """Every training run, newest first. Columns: run_id, name, status, progress, started, duration, family, roc_auc."""
-    runs = _runs()
-    if reap(runs):
-        runs = _runs()
+    runs = _reaped_runs()
     if runs.empty:
         return pd.DataFrame(columns=JOB_COLUMNS)
     started = pd.to_datetime(runs["start_time"], utc=True)
