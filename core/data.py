@@ -65,9 +65,11 @@ def _first_line(err: Exception) -> str:
     return str(err).strip().splitlines()[0]
 
 
-def _query(con: duckdb.DuckDBPyConnection, ds: Dataset, sql: str, params: Sequence = ()) -> pd.DataFrame:
+def _query(con: duckdb.DuckDBPyConnection, ds: Dataset, sql: str, params: Sequence = (), arrow: bool = False) -> pd.DataFrame:
     """Runs SQL over a dataset; DuckDB's errors become DataErrors that name the dataset."""
     try:
+        if arrow:  # about 3x faster than .df() for text columns; for callers that set the types they need
+            return con.cursor().sql(sql, params=list(params)).to_arrow_table().to_pandas()
         return con.execute(sql, list(params)).df()
     except duckdb.ConversionException as err:
         raise DataError(f"A filter value does not fit its column in {ds.name}: {_first_line(err)}") from None
@@ -350,7 +352,7 @@ def training_frame(
     if sample_rows:
         # DuckDB samples before WHERE, so sample the filtered rows from outside. Both are ints.
         sql = f"SELECT * FROM ({sql}) USING SAMPLE reservoir({int(sample_rows)} ROWS) REPEATABLE ({int(seed)})"
-    frame = _as_model_input(_query(con, ds, sql, params), numeric)
+    frame = _as_model_input(_query(con, ds, sql, params, arrow=True), numeric)
     if frame.empty:
         raise DataError(f"No rows of {ds.name} have a target{' after the filter' if filters else ''}; loosen the filter.")
     return frame

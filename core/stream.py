@@ -136,14 +136,16 @@ def fit_streaming(con, spec, params: dict, prep, log, folder: Path, resume: bool
         model.classes_ = estimator.classes_
 
     kept_columns = [c for c in columns if c in prep.segments or c == spec.time_column]
-    valid_y, valid_raw, test_parts = [], [], []
+    valid_y, valid_raw, test_parts, offset = [], [], [], 0
     for _, batch, labels in batches():
         valid, test = labels == "valid", labels == "test"
+        first, offset = offset, offset + len(batch)
         if valid.any():
             valid_y.append(batch.loc[valid, "__target"].to_numpy())
             valid_raw.append(model.predict_proba(batch.loc[valid, prep.features])[:, 1])
         if test.any():
             kept = batch.loc[test, kept_columns].copy()
+            kept["row"] = first + np.flatnonzero(test)  # position in the data, as the non-streamed runs key rows
             kept["y"] = batch.loc[test, "__target"].to_numpy()
             kept["score_raw"] = model.predict_proba(batch.loc[test, prep.features])[:, 1]
             test_parts.append(kept)
@@ -155,7 +157,9 @@ def fit_streaming(con, spec, params: dict, prep, log, folder: Path, resume: bool
     if spec.calibration != "none":
         final = ScoreCalibrated(model, spec.calibration).fit(valid_raw, valid_y)
         valid_score, test_score = final.calibrate(valid_raw), final.calibrate(test_score)
-    predictions = pd.DataFrame({"y": test["y"].to_numpy(), "score": test_score, "score_raw": test["score_raw"].to_numpy()})
+    predictions = pd.DataFrame(
+        {"row": test["row"].to_numpy(), "y": test["y"].to_numpy(), "score": test_score, "score_raw": test["score_raw"].to_numpy()}
+    )
     if spec.time_column:
         predictions["time"] = pd.to_datetime(test[spec.time_column]).to_numpy()
     for column in prep.segments:

@@ -142,6 +142,17 @@ def fit(spec: TrainSpec, prep: Prepared, params: dict, log: Log, calibrate: bool
     return estimator, model, final
 
 
+def calibrated_scores(final, raw: np.ndarray) -> np.ndarray:
+    """`final.predict_proba(X)[:, 1]` from the model's scores on X, so each split is predicted once."""
+    if not isinstance(final, CalibratedClassifierCV):
+        return raw
+    if hasattr(final.estimator, "decision_function"):  # sklearn would calibrate those values, not probabilities
+        raise TypeError("calibrated_scores needs a model without decision_function")
+    # What sklearn's binary _CalibratedClassifier does with the positive-class score, averaged over folds.
+    each = [c.calibrators[0].predict(raw) for c in final.calibrated_classifiers_]
+    return np.mean([np.where((p > 1.0) & (p <= 1.0 + 1e-5), 1.0, p) for p in each], axis=0)
+
+
 def explanation(estimator, X: pd.DataFrame, rows: int, seed: int) -> pd.DataFrame:
     """A sample of test rows with their feature values and `shap.<feature>` contributions."""
     sample = X.sample(min(rows, len(X)), random_state=seed) if len(X) else X
@@ -239,8 +250,11 @@ def train(spec: TrainSpec, run_id: str | None = None, log: Log | None = None, re
 def _evaluate_and_log(spec, prep: Prepared, estimator, model, final, folder: Path, log: Log) -> dict:
     X = prep.frame[prep.features]
     test = prep.labels == "test"
-    scores = {part: (prep.y[prep.labels == part], final.predict_proba(X[prep.labels == part])[:, 1]) for part in ("valid", "test")}
-    predictions = pd.DataFrame({"y": scores["test"][0], "score": scores["test"][1], "score_raw": model.predict_proba(X[test])[:, 1]})
+    raw = {part: model.predict_proba(X[prep.labels == part])[:, 1] for part in ("valid", "test")}
+    scores = {part: (prep.y[prep.labels == part], calibrated_scores(final, raw[part])) for part in raw}
+    predictions = pd.DataFrame(
+        {"row": prep.frame.index[test], "y": scores["test"][0], "score": scores["test"][1], "score_raw": raw["test"]}
+    )
     if spec.time_column:
         predictions["time"] = pd.to_datetime(prep.frame.loc[test, spec.time_column]).to_numpy()
     for column in prep.segments:

@@ -20,6 +20,18 @@ def as_text(column: pd.Series) -> pd.Series:
     return column.astype("string").astype(object).where(column.notna(), None)
 
 
+def text_levels(column: pd.Series) -> list[str]:
+    """The column's distinct values as sorted text, missing left out."""
+    return sorted(as_text(pd.Series(pd.unique(column))).dropna().unique())
+
+
+def as_categorical(column: pd.Series, levels: list[str]) -> pd.Categorical:
+    """The column as a categorical over `levels`, compared as text; values outside them become missing."""
+    codes, uniques = pd.factorize(column)  # text conversion on the distinct values only: 1M rows cost one factorize
+    mapped = pd.Index(levels, dtype=object).get_indexer(as_text(pd.Series(uniques, dtype=object)))
+    return pd.Categorical.from_codes(np.append(mapped, -1)[codes], categories=levels)
+
+
 def text_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """Every column as text, missing as its own level: what the encoders of linear and forest see."""
     return frame.apply(as_text).fillna("(missing)")

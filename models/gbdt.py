@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from models import Param
-from models.base import TabularClassifier, as_text
+from models.base import TabularClassifier, as_categorical, text_levels
 
 NAME = "gbdt"
 PARAMS = (
@@ -45,7 +45,7 @@ class GBDTClassifier(TabularClassifier):
 
     def fit(self, X: pd.DataFrame, y, eval_set=None, callbacks=(), eval_metric=None):
         self._remember_columns(X)
-        self.categories_ = {c: sorted(as_text(X[c]).dropna().unique()) for c in self.categorical_}
+        self.categories_ = {c: text_levels(X[c]) for c in self.categorical_}
         self.model_ = lgb.LGBMClassifier(
             n_estimators=self.n_estimators,
             learning_rate=self.learning_rate,
@@ -74,7 +74,7 @@ class GBDTClassifier(TabularClassifier):
         out = {}
         for column in self.feature_names_in_:
             if column in self.categories_:
-                out[column] = pd.Categorical(as_text(X[column]), categories=self.categories_[column])
+                out[column] = as_categorical(X[column], self.categories_[column])
             else:
                 out[column] = pd.to_numeric(X[column], errors="coerce").astype("float64")
         return pd.DataFrame(out, index=X.index)

@@ -47,7 +47,7 @@ def test_each_family_trains_and_logs_everything(train_env, capsys, family):
     assert run.data.metrics["roc_auc"] == pytest.approx(result["metrics"]["roc_auc"])
 
     predictions = pd.read_parquet(artifact(result["run_id"], "predictions.parquet"))
-    assert {"y", "score", "score_raw", "time", "channel", "device"} <= set(predictions.columns)
+    assert {"row", "y", "score", "score_raw", "time", "channel", "device"} <= set(predictions.columns)
     assert len(predictions) == result["rows"]["test"]
     assert pd.read_parquet(artifact(result["run_id"], "validation.parquet"))["severity"].isin(["ok", "warning"]).all()
     assert "loaded 20,000 rows" in Path(artifact(result["run_id"], "train.log")).read_text()
@@ -55,6 +55,7 @@ def test_each_family_trains_and_logs_everything(train_env, capsys, family):
     assert fingerprint["rows"] == 20_000 and fingerprint["files"] == 21
     shap_values = pd.read_parquet(artifact(result["run_id"], "shap.parquet"))
     assert len(shap_values) == 200 and "shap.channel" in shap_values.columns
+    assert set(shap_values["row"]) <= set(predictions["row"])  # the same row keys: SHAP joins to time and segments
     importance = pd.read_parquet(artifact(result["run_id"], "importance.parquet"))
     assert "user_id" not in importance["feature"].tolist()
 
@@ -66,6 +67,7 @@ def test_each_family_trains_and_logs_everything(train_env, capsys, family):
     model = mlflow.pyfunc.load_model(f"runs:/{result['run_id']}/model")
     scores = np.asarray(model.predict(frame.loc[labels == "test", features]))[:, 1]
     np.testing.assert_allclose(scores, predictions["score"], rtol=1e-6)
+    assert predictions["row"].tolist() == frame.index[labels == "test"].tolist()
 
 
 def test_gbdt_contributions_add_up_to_the_raw_log_odds(train_env, capsys):
@@ -134,3 +136,19 @@ def test_list_flags_repeat_and_take_many_values():
     assert spec.features.exclude == ["a", "b", "c"]
     assert spec.model.params == {"C": 2, "max_iter": 9}
     assert spec.filter == [("x", "=", "1"), ("z", "in", ("a", "b"))]
+
+
+@pytest.mark.parametrize("method", ["sigmoid", "isotonic"])
+def test_calibrated_scores_equal_the_calibrated_models_predictions(method):
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.frozen import FrozenEstimator
+    from sklearn.naive_bayes import GaussianNB  # like our families: predict_proba, no decision_function
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 3))
+    y = (X[:, 0] + rng.normal(size=400) > 0.8).astype(int)
+    model = GaussianNB().fit(X[:200], y[:200])
+    final = CalibratedClassifierCV(FrozenEstimator(model), method=method).fit(X[200:300], y[200:300])
+    raw = model.predict_proba(X[300:])[:, 1]
+    np.testing.assert_allclose(train.calibrated_scores(final, raw), final.predict_proba(X[300:])[:, 1], rtol=0, atol=1e-15)
+    assert train.calibrated_scores(model, raw) is raw

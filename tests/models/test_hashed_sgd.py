@@ -43,6 +43,7 @@ def test_streams_batches_and_logs_a_pyfunc_model(train_env, capsys):
     assert run.data.tags["wb.shap"].startswith("none: hashed tokens")
     predictions = pd.read_parquet(mlflow.artifacts.download_artifacts(run_id=result["run_id"], artifact_path="predictions.parquet"))
     assert len(predictions) == result["rows"]["test"]
+    assert predictions["row"].is_unique and predictions["row"].is_monotonic_increasing  # positions in the data
     model = mlflow.pyfunc.load_model(f"runs:/{result['run_id']}/model")
     example_path = mlflow.artifacts.download_artifacts(run_id=result["run_id"], artifact_path="model/input_example.json")
     example = json.loads(Path(example_path).read_text())
