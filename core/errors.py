@@ -19,3 +19,7 @@ class SpecError(WorkbenchError):
 
 class JobError(WorkbenchError):
     """A training job that cannot be launched, found or cancelled."""
+
+
+class RegistryError(WorkbenchError):
+    """A run, registered model or version that is unknown or cannot be used as asked."""

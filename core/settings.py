@@ -41,6 +41,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise ValueError("must be zero or more")
+    return value
+
+
 def _positive_float(text: str) -> float:
     value = float(text)
     if value <= 0:
@@ -57,6 +64,12 @@ SETTINGS = (
     Setting("sql_timeout_s", "WB_SQL_TIMEOUT_S", "30", "Seconds before a query in the SQL box is stopped", _positive_float),
     Setting("shap_rows", "WB_SHAP_ROWS", "2000", "Test rows a training job explains with SHAP (about 2 s per 1,000 rows for LightGBM)", _positive_int),
     Setting("max_jobs", "WB_MAX_JOBS", "2", "Training jobs that may run at once; more are refused with a message", _positive_int),
+    Setting("bootstrap_resamples", "WB_BOOTSTRAP_RESAMPLES", "200", "Bootstrap resamples behind the 95% intervals of the headline metrics", _positive_int),
+    Setting("conversion_days", "WB_CONVERSION_DAYS", "7", "Days a conversion may take to arrive: younger windows are immature and their metrics estimated", _non_negative_float),
+    Setting("value_tp", "WB_VALUE_TP", "1.0", "Default value of a flagged converter (threshold explorer, report)", _non_negative_float),
+    Setting("cost_fp", "WB_COST_FP", "0.1", "Default cost of a flagged non-converter", _non_negative_float),
+    Setting("cost_fn", "WB_COST_FN", "0.0", "Default cost of a missed converter", _non_negative_float),
+    Setting("slice_min_rows", "WB_SLICE_MIN_ROWS", "500", "Fewest rows a slice needs before the slice finder tests it", _positive_int),
 )  # fmt: skip
 
 _BY_NAME = {s.name: s for s in SETTINGS}

@@ -93,3 +93,18 @@ def train_env(demo_root, store, monkeypatch):
 
 
 DEMO_ARGS = ["--data", "demo", "--target", "converted", "--time-column", "event_time", "--exclude", "revenue", "true_p", "user_id"]
+
+
+@pytest.fixture(scope="session")
+def demo_run(demo_root, store) -> str:
+    """One finished gbdt run (isotonic) on the small demo, in the session's store: Diagnostics' input."""
+    import io
+
+    from core import train
+
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("WB_DATA_ROOT", str(demo_root))
+        env.setenv("MLFLOW_TRACKING_URI", store)
+        env.setenv("WB_SHAP_ROWS", "300")
+        spec, _ = train.parse_args([*DEMO_ARGS, "--param", "n_estimators=60", "num_leaves=15", "--calibration", "isotonic"])
+        return train.train(spec, log=train.Log(io.StringIO()))["run_id"]

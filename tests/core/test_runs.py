@@ -1,0 +1,69 @@
+"""Finished runs as Diagnostics reads them, on a real MLflow store."""
+
+import mlflow
+import pandas as pd
+import pytest
+
+from core import runs, tracking
+from core.errors import RegistryError
+
+
+def test_a_finished_run_is_listed_with_its_predictions_and_shap(train_env, demo_run):
+    listed = runs.finished()
+    assert list(listed.columns) == runs.RUN_COLUMNS
+    assert demo_run in listed["run_id"].tolist()
+    run = runs.get(demo_run)
+    assert (run.family, run.dataset, run.target, run.time_column) == ("gbdt", "demo", "converted", "event_time")
+    frame = runs.predictions(demo_run)
+    assert {"row", "y", "score", "score_raw", "time", "channel"} <= set(frame.columns)
+    assert len(frame) == 3_000  # the last 15% of 20,000 rows in time order
+    shap = runs.explanation(demo_run)
+    assert len(shap) == 300 and set(shap["row"]) <= set(frame["row"])
+
+
+def test_unknown_malformed_and_unfinished_runs_say_why(train_env, demo_run):
+    with pytest.raises(RegistryError, match="not a run id"):
+        runs.get("x'; drop")
+    with pytest.raises(RegistryError, match="No run"):
+        runs.get("0" * 32)
+    client = tracking.client()
+    running = client.create_run(tracking.experiment_id("Default"), tags={"wb.family": "gbdt"})
+    with pytest.raises(RegistryError, match="RUNNING, so it has no diagnostics"):
+        runs.predictions(running.info.run_id)
+    client.set_tag(running.info.run_id, "wb.error", "Validation failed: target has one class")
+    client.set_terminated(running.info.run_id, "FAILED")
+    with pytest.raises(RegistryError, match="FAILED.*one class"):
+        runs.get(running.info.run_id)
+
+
+def test_saving_a_threshold_tags_the_run_and_its_registered_versions(train_env, demo_run):
+    client = tracking.client()
+    client.create_registered_model("diag-test")
+    version = client.create_model_version("diag-test", f"runs:/{demo_run}/model", run_id=demo_run)
+    tagged = runs.save_threshold(demo_run, 0.125, 10.0, 1.5, 0.0, None)
+    assert tagged == [f"diag-test/{version.version}"]
+    tags = mlflow.get_run(demo_run).data.tags
+    assert tags["wb.threshold"] == "0.125" and tags["wb.cost_fp"] == "1.5" and tags["wb.capacity"] == ""
+    saved = runs.saved_threshold(client.get_model_version("diag-test", version.version).tags)
+    assert saved == {"threshold": 0.125, "value_tp": 10.0, "cost_fp": 1.5, "cost_fn": 0.0, "capacity": None}
+    assert runs.saved_threshold({}) is None
+    client.set_registered_model_alias("diag-test", "champion", version.version)
+    assert runs.version_run("diag-test", "champion") == demo_run
+    assert runs.version_run("diag-test", version.version) == demo_run
+    listed = runs.registered_versions()
+    assert listed.loc[listed["model"] == "diag-test", "aliases"].tolist() == ["champion"]
+    with pytest.raises(RegistryError, match="No version '9'"):
+        runs.version_run("diag-test", "9")
+
+
+def test_subset_keeps_rows_passing_every_filter():
+    frame = pd.DataFrame({"channel": ["a", "b", None, "a"], "device": ["m", "m", "d", "d"]})
+    assert runs.subset(frame, [("channel", "=", "a")]).index.tolist() == [0, 3]
+    assert runs.subset(frame, [("channel", "=", "a"), ("device", "=", "d")]).index.tolist() == [3]
+    assert runs.subset(frame, [("channel", "!=", "a")]).index.tolist() == [1, 2]
+    assert runs.subset(frame, [("channel", "in", ("a", "b"))]).index.tolist() == [0, 1, 3]
+    assert runs.subset(frame, [("channel", "not in", ("a",))]).index.tolist() == [1, 2]
+    assert runs.subset(frame, [("channel", "is null", None)]).index.tolist() == [2]
+    assert runs.subset(frame, []).index.tolist() == [0, 1, 2, 3]
+    with pytest.raises(RegistryError, match="not among"):
+        runs.subset(frame, [("country", "=", "DE")])
