@@ -7,5 +7,6 @@ st.navigation(
     [
         st.Page("views/explore.py", title="Explore", icon=":material/query_stats:", default=True),
         st.Page("views/train.py", title="Train", icon=":material/model_training:"),
+        st.Page("views/diagnostics.py", title="Diagnostics", icon=":material/monitoring:"),
     ]
 ).run()

@@ -15,7 +15,13 @@ from core.errors import RegistryError
 RUN_COLUMNS = ["run_id", "name", "family", "dataset", "target", "started", "roc_auc"]
 RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 # The saved threshold and the value settings it was chosen with; batch scoring reads wb.threshold.
-THRESHOLD_TAGS = {"threshold": "wb.threshold", "value_tp": "wb.value_tp", "cost_fp": "wb.cost_fp", "cost_fn": "wb.cost_fn", "capacity": "wb.capacity"}
+THRESHOLD_TAGS = {
+    "threshold": "wb.threshold",
+    "value_tp": "wb.value_tp",
+    "cost_fp": "wb.cost_fp",
+    "cost_fn": "wb.cost_fn",
+    "capacity": "wb.capacity",
+}
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import duckdb
 import pandas as pd
 import streamlit as st
 
-from core import catalog, data, settings
+from core import catalog, data, explain, runs, settings
 from core.errors import WorkbenchError
 
 
@@ -109,3 +109,40 @@ def param_widget(param, key: str, container=st):
         help=param.help,
         format="%g",
     )
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def run_predictions(run_id: str) -> pd.DataFrame:
+    """A finished run's predictions, read once per process (artifacts of a finished run do not change); do not mutate."""
+    return runs.predictions(run_id)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def run_subset(run_id: str, filters: tuple) -> pd.DataFrame:
+    """The run's predictions that pass the page filter; do not mutate."""
+    return runs.subset(run_predictions(run_id), filters)
+
+
+@st.cache_resource(show_spinner=False, max_entries=256)
+def _on_run(module: str, name: str, run_id: str, filters: tuple, args: tuple, kwargs: tuple):
+    fn = getattr(importlib.import_module(module), name)
+    return fn(run_subset(run_id, filters), *args, **dict(kwargs))
+
+
+def on_run(fn: Callable, run_id: str, filters: tuple, *args, **kwargs):
+    """`fn(predictions, *args)` on the run's filtered predictions, computed once per input (results are shared: do not mutate)."""
+    return _on_run(fn.__module__, fn.__name__, run_id, tuple(filters), args, tuple(sorted(kwargs.items())))
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def run_explanation(run_id: str) -> pd.DataFrame | None:
+    """A finished run's SHAP sample (or None), read once per process; do not mutate."""
+    return runs.explanation(run_id)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def run_joined(run_id: str) -> pd.DataFrame:
+    """The SHAP sample with the time and segment columns of its prediction rows; do not mutate."""
+    predictions = run_predictions(run_id)
+    extra = [c for c in predictions.columns if c not in ("row", "y", "score", "score_raw")]
+    return explain.joined(run_explanation(run_id), predictions, extra)

@@ -187,6 +187,9 @@ def job_board():
     )
     row = table.set_index("run_id").loc[chosen]
     st.code(jobs.log_tail(chosen) or "(no log yet)", language=None)
+    if row["status"] == "FINISHED" and st.button("Open diagnostics", key="train.diagnostics", type="primary"):
+        st.session_state["diag.open"] = chosen  # read by Diagnostics before its run picker renders
+        st.switch_page("views/diagnostics.py")
     if row["status"] in jobs.ACTIVE:
         with ui.shown_errors():
             if st.button("Cancel", key="train.cancel"):

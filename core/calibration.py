@@ -1,0 +1,160 @@
+"""Calibration diagnostics: reliability tables, ECE from a table, raw vs calibrated scores, calibration by group.
+
+Binning: the reliability chart on the page uses 10 equal-mass bins ("quantile": every point rests on the same number
+of rows), while the ECE that training logs and the headline shows uses 10 equal-width bins, as core.metrics.ece does.
+compare() reports both, each named with its binning, so the two are never confused.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from core.errors import DataError
+from core.intervals import wilson_interval, with_wilson_interval
+from core.metrics import EPS, binary_arrays
+
+STRATEGIES = {"quantile": "equal-mass", "uniform": "equal-width"}
+FEW_POSITIVES = 10  # below this many positives a group's rate, and so its ratio, is too noisy to read alone
+
+
+def reliability(y, score, bins: int = 10, strategy: str = "quantile") -> pd.DataFrame:
+    """Observed rate against mean score per score bin. Columns: bin, lo, hi, n, mean_score, rate, rate_lo, rate_hi.
+
+    "uniform": `bins` equal-width bins on [0, 1], lo <= score < hi (the last bin holds 1.0), the same arithmetic as
+    core.metrics.ece; empty bins are kept with n = 0 and NaNs. "quantile": equal-mass bins whose lower edges are the
+    scores at ranks floor(i * rows / bins), i = 0 .. bins - 1, of the sorted scores, deduplicated; each bin holds
+    lo <= score < hi and the last one lo <= score <= the maximum. A block of tied scores is never split: it goes whole
+    to the bin its value starts (a large tie block at the top is a bin [max, max] of its own), so under heavy ties
+    there are fewer bins of unequal mass, none empty. rate_lo, rate_hi: Wilson 95% interval.
+    """
+    y, score = binary_arrays(y, score)
+    if strategy == "uniform":
+        edges = np.arange(bins + 1) / bins
+        index = np.minimum((score * bins).astype(int), bins - 1)
+    elif strategy == "quantile":
+        edges = _quantile_edges(score, bins)
+        index = np.searchsorted(edges[1:-1], score, side="right")
+    else:
+        raise DataError(f"Reliability bins are 'quantile' (equal-mass) or 'uniform' (equal-width), not {strategy!r}.")
+    count = len(edges) - 1
+    n = np.bincount(index, minlength=count)
+    positives = np.bincount(index, weights=y, minlength=count)
+    score_sum = np.bincount(index, weights=score, minlength=count)
+    rate_lo, rate_hi = wilson_interval(positives, n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return pd.DataFrame(
+            {
+                "bin": np.arange(1, count + 1),
+                "lo": edges[:-1],
+                "hi": edges[1:],
+                "n": n,
+                "mean_score": score_sum / n,
+                "rate": positives / n,
+                "rate_lo": rate_lo,
+                "rate_hi": rate_hi,
+            }
+        )
+
+
+def _quantile_edges(score: np.ndarray, bins: int) -> np.ndarray:
+    """Lower edges (the scores at ranks floor(i * rows / bins), i = 0 .. bins - 1, deduplicated), then the maximum."""
+    ranks = np.r_[np.arange(bins) * len(score) // bins, len(score) - 1]
+    picked = np.partition(score, ranks)[ranks]
+    return np.r_[np.unique(picked[:-1]), picked[-1]]  # the last bin may be [max, max]: a tie block at the top
+
+
+def ece_of(table: pd.DataFrame) -> float:
+    """ECE of a reliability table: sum of |rate - mean_score| * n over bins, divided by all rows; empty bins add nothing."""
+    n = table["n"].to_numpy(dtype=float)
+    gap = np.abs(table["rate"].to_numpy(dtype=float) - table["mean_score"].to_numpy(dtype=float)) * n
+    return float(np.nansum(gap) / n.sum())
+
+
+def compare(y, score_raw, score, bins: int = 10, strategy: str = "quantile") -> pd.DataFrame:
+    """Raw vs calibrated scores on the same rows. Columns: metric, raw, calibrated.
+
+    Rows: ECE with the chosen binning (named in the metric, e.g. "ECE (10 equal-mass bins)"), ECE over 10 equal-width
+    bins (the logged ECE; left out when it is the same row), brier, log_loss (scores clipped to [1e-15, 1 - 1e-15] as
+    core.metrics.scores does), mean_score, base_rate.
+    """
+    y, raw = binary_arrays(y, score_raw)
+    _, calibrated = binary_arrays(y, score)
+    names = [f"ECE ({bins} {STRATEGIES.get(strategy, strategy)} bins)", "ECE (10 equal-width bins)"]
+    columns = {}
+    for column, values in (("raw", raw), ("calibrated", calibrated)):
+        clipped = np.clip(values, EPS, 1 - EPS)
+        columns[column] = [
+            ece_of(reliability(y, values, bins, strategy)),
+            ece_of(reliability(y, values, 10, "uniform")),
+            float(np.mean((y - clipped) ** 2)),
+            float(-np.mean(np.where(y == 1, np.log(clipped), np.log1p(-clipped)))),
+            float(values.mean()),
+            float(y.mean()),
+        ]
+    out = pd.DataFrame({"metric": [*names, "brier", "log_loss", "mean_score", "base_rate"], **columns})
+    return out.drop_duplicates("metric").reset_index(drop=True)
+
+
+def by_group(frame: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Calibration per value of `column`. Columns: group, rows, positives, mean_score, rate, rate_lo, rate_hi, calibration_ratio, ratio_lo, ratio_hi, note.
+
+    calibration_ratio = mean score / observed rate (above 1: the model over-predicts). Its interval divides the mean
+    score by the rate's Wilson 95% interval (the mean score's own noise is far smaller). A group with no positives
+    has no ratio (NaN, with a note); one with fewer than 10 positives is noted as noisy. Missing values form their own
+    group. Sorted worst first: by how far the ratio's interval lies from 1 (on a log scale), then by how far the ratio
+    lies from 1.
+    """
+    if column not in frame.columns:
+        raise DataError(f"The predictions have no column {column!r} to group by.")
+    y, score = binary_arrays(frame["y"], frame["score"])
+    codes, groups = pd.factorize(frame[column], use_na_sentinel=False)
+    table = pd.DataFrame(
+        {
+            "group": groups,
+            "rows": np.bincount(codes, minlength=len(groups)),
+            "positives": np.bincount(codes, weights=y, minlength=len(groups)).astype(np.int64),
+        }
+    )
+    table = with_wilson_interval(table)
+    table.insert(3, "mean_score", np.bincount(codes, weights=score, minlength=len(groups)) / table["rows"].to_numpy())
+    has_rate = table["positives"].to_numpy() > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        table["calibration_ratio"] = np.where(has_rate, table["mean_score"] / table["rate"], np.nan)
+        table["ratio_lo"] = np.where(has_rate, table["mean_score"] / table["rate_hi"], np.nan)
+        table["ratio_hi"] = np.where(has_rate, table["mean_score"] / table["rate_lo"], np.nan)
+        off = np.log(table[["calibration_ratio", "ratio_lo", "ratio_hi"]].to_numpy(dtype=float))
+    table["note"] = np.select(
+        [~has_rate, table["positives"] < FEW_POSITIVES],
+        ["no positives: the ratio is undefined", f"fewer than {FEW_POSITIVES} positives: a noisy ratio"],
+        "",
+    )
+    outside = np.maximum(np.maximum(off[:, 1], -off[:, 2]), 0)  # 0 when the interval covers 1
+    order = np.lexsort((-np.abs(off[:, 0]), -np.nan_to_num(outside, nan=-1.0)))
+    return table.iloc[order].reset_index(drop=True)
+
+
+def histogram(y, score, bins: int = 50) -> pd.DataFrame:
+    """Scores of each class in equal-width bins from the lowest to the highest score. Columns: lo, hi, positives, negatives, positive_share, negative_share.
+
+    Bins hold lo <= score < hi (the last one also holds the maximum); the shares are of each class's rows, so the two
+    distributions compare even when positives are rare.
+    """
+    y, score = binary_arrays(y, score)
+    low, high = score.min(), score.max()
+    count = bins if high > low else 1
+    edges = np.linspace(low, high, count + 1)
+    index = np.minimum(((score - low) / (high - low if high > low else 1) * count).astype(int), count - 1)
+    positives = np.bincount(index, weights=y, minlength=count).astype(np.int64)
+    negatives = np.bincount(index, minlength=count) - positives
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return pd.DataFrame(
+            {
+                "lo": edges[:-1],
+                "hi": edges[1:],
+                "positives": positives,
+                "negatives": negatives,
+                "positive_share": positives / positives.sum(),
+                "negative_share": negatives / negatives.sum(),
+            }
+        )
