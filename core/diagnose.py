@@ -68,12 +68,18 @@ def calibration_compare(frame: pd.DataFrame, bins: int = 10, strategy: str = "qu
     )
 
 
+def default_threshold(suggested: pd.DataFrame) -> float:
+    """The cut to open on: max profit, else max F1, else 0.5."""
+    for name in ("max profit", "max F1"):
+        cut = suggested.loc[suggested["suggestion"] == name, "threshold"]
+        if len(cut) and pd.notna(cut.iloc[0]):
+            return float(cut.iloc[0])
+    return 0.5
+
+
 def chosen_threshold(suggested: pd.DataFrame, options: Options) -> float:
-    """The cut the report reads at: the given one, else max profit, else 0.5."""
-    if options.threshold is not None:
-        return options.threshold
-    best = suggested.loc[suggested["suggestion"] == "max profit", "threshold"]
-    return float(best.iloc[0]) if len(best) and pd.notna(best.iloc[0]) else 0.5
+    """The cut the report reads at: the given one, else `default_threshold`."""
+    return options.threshold if options.threshold is not None else default_threshold(suggested)
 
 
 def everything(frame: pd.DataFrame, shap: pd.DataFrame | None, options: Options = Options()) -> dict:

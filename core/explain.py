@@ -181,6 +181,8 @@ def joined(shap: pd.DataFrame, predictions: pd.DataFrame, columns) -> pd.DataFra
 
     Columns already in the shap frame (a segment that is also a feature) are kept from it, not added twice.
     """
+    if "row" not in predictions:  # runs logged before predictions carried the row key: nothing to join on
+        return shap.copy()
     wanted = [c for c in dict.fromkeys(columns) if c not in shap.columns]
     unknown = [c for c in wanted if c not in predictions.columns]
     if unknown:

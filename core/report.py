@@ -8,6 +8,7 @@ The last stdout line is one JSON object: {"run_id", "html", "json", "seconds"}. 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import html
 import json
 import math
@@ -109,6 +110,9 @@ def write(run_id: str, out: Path, options: diagnose.Options | None = None) -> di
     """Writes report.html and metrics.json for the run into `out`; returns their paths."""
     options = options or default_options()
     run = runs.get(run_id)
+    saved = runs.saved_threshold(run.tags)
+    if options.threshold is None and saved:  # the cut batch scoring uses is the one to report on
+        options = dataclasses.replace(options, threshold=saved["threshold"])
     frame = runs.predictions(run_id)
     shap = runs.explanation(run_id)
     numbers = diagnose.everything(frame, shap, options)
@@ -150,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
             for k, v in {"threshold": args.threshold, "value_tp": args.value_tp, "cost_fp": args.cost_fp, "cost_fn": args.cost_fn}.items()
             if v is not None
         }
-        options = diagnose.Options(**{**options.__dict__, **changes})
+        options = dataclasses.replace(options, **changes)
         saved = write(args.run, args.out, options)
     except WorkbenchError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -178,10 +178,8 @@ with thresh:
         st.session_state["diag.threshold_run"] = run_id
         for key in ("diag.threshold", "diag.cut"):
             st.session_state.pop(key, None)
-    if "diag.threshold" not in st.session_state:
-        st.session_state["diag.threshold"] = _on_step(saved.get("threshold") or 0.5)
-        if saved.get("threshold") is not None:
-            st.session_state["diag.cut"] = saved["threshold"]
+    if "diag.threshold" not in st.session_state:  # first open: the saved cut, else the max-profit one
+        _move(saved["threshold"] if saved else diagnose.default_threshold(suggested))
 
     st.markdown("**Suggestions** — each button moves the slider to the exact cut")
     for col, row in zip(st.columns(len(suggested)), suggested.itertuples(), strict=True):
@@ -195,7 +193,8 @@ with thresh:
             help=row.note or f"threshold {row.threshold:.6f}",
             use_container_width=True,
         )
-    st.dataframe(suggested, hide_index=True, key="diag.suggestions")
+    with st.expander("Suggestions in detail"):
+        st.dataframe(suggested, hide_index=True, key="diag.suggestions")
     st.slider(
         "Threshold: flag rows with score ≥",
         0.0,

@@ -34,7 +34,7 @@ def reliability(raw_table: pd.DataFrame | None, calibrated_table: pd.DataFrame |
             hovertemplate="bin %{customdata[0]} [%{customdata[1]:.4f}, %{customdata[2]:.4f})<br>mean score %{x:.2%}"
             "<br>observed rate %{y:.2%}<br>%{customdata[3]:,} rows<extra>" + name + "</extra>",
         )
-    fig.update_xaxes(title="mean score in bin", tickformat=PERCENT, range=[0, top])
+    fig.update_xaxes(title="mean score in bin", tickformat=PERCENT, range=[0, top], constrain="domain")  # square, not stretched
     fig.update_yaxes(title="observed rate", tickformat=PERCENT, range=[0, top], scaleanchor="x", scaleratio=1)
     return fig.update_layout(title="Reliability: observed rate against mean score", margin=MARGIN, legend=dict(orientation="h", y=-0.2))
 

@@ -235,3 +235,8 @@ def test_an_empty_sample_still_draws(shap):
     assert figures.dependence(explain.dependence(empty, "channel", "spend"), "channel", "spend").data
     assert explain.by_group(empty, pd.Series([], dtype=object)).empty
     assert explain.window_labels(pd.Series([], dtype="datetime64[ns]")).empty
+
+
+def test_joined_returns_the_shap_rows_alone_when_predictions_have_no_row_key():
+    shap = pd.DataFrame({"row": [3, 1], "x": [1.0, 2.0], "shap.x": [0.5, -0.5], "shap._base": [0.0, 0.0]})
+    assert explain.joined(shap, pd.DataFrame({"y": [0, 1], "channel": ["a", "b"]}), ["channel"]).equals(shap)

@@ -1,0 +1,52 @@
+"""core.report writes report.html and metrics.json from the same compute as the page."""
+
+import json
+
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from core import report, runs, threshold
+
+
+def test_report_holds_every_number_the_page_shows(train_env, demo_run, tmp_path, capsys):
+    assert report.main(["--run", demo_run, "--out", str(tmp_path)]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["run_id"] == demo_run
+    numbers = json.loads((tmp_path / "metrics.json").read_text())
+    frame = runs.predictions(demo_run)
+    headline = {r["metric"]: r for r in numbers["headline"]}
+    assert headline["roc_auc"]["value"] == pytest.approx(roc_auc_score(frame["y"], frame["score"]), abs=1e-12)
+    assert headline["roc_auc"]["lo"] <= headline["roc_auc"]["value"] <= headline["roc_auc"]["hi"]
+    table = threshold.with_profit(threshold.threshold_frame(frame), 1.0, 0.1, 0.0)
+    expected = threshold.suggestions(table, 1.0, 0.1, 0.0)
+    assert [r["suggestion"] for r in numbers["threshold_suggestions"]] == expected["suggestion"].tolist()
+    cuts = [np.nan if r["threshold"] is None else r["threshold"] for r in numbers["threshold_suggestions"]]  # NaN is written as null
+    assert cuts == pytest.approx(expected["threshold"].tolist(), nan_ok=True)
+    for name in ("calibration", "reliability", "reliability_raw", "gain_lift", "windows", "slices", "segments.channel", "parity.channel"):
+        assert numbers[name], name
+    assert len(numbers["windows"]) >= 1 and {"start", "end", "roc_auc", "psi", "mature"} <= set(numbers["windows"][0])
+    assert "roc" not in numbers and "threshold_curve" not in numbers  # drawing-only tables stay out
+    page = (tmp_path / "report.html").read_text()
+    assert page.count("<h2>") >= 14 and "Explain · beeswarm" in page
+    assert '<script src="http' not in page  # self-contained: plotly.js is inline
+    assert "NaN" not in (tmp_path / "metrics.json").read_text()  # missing values are null
+
+
+def test_a_saved_threshold_is_the_cut_the_report_reads_at(train_env, demo_run, tmp_path, capsys):
+    runs.save_threshold(demo_run, 0.3, 1.0, 0.1, 0.0, None)
+    assert report.main(["--run", demo_run, "--out", str(tmp_path)]) == 0
+    numbers = json.loads((tmp_path / "metrics.json").read_text())
+    frame = runs.predictions(demo_run)
+    at = numbers["threshold_at"][0]
+    assert at["chosen"] == 0.3
+    assert at["tp"] == int(((frame["score"] >= 0.3) & (frame["y"] == 1)).sum())
+    assert at["fp"] == int(((frame["score"] >= 0.3) & (frame["y"] == 0)).sum())
+    assert np.isclose(numbers["options"]["threshold"], 0.3)
+
+
+def test_an_unknown_run_exits_2_with_one_line(train_env, tmp_path, capsys):
+    assert report.main(["--run", "0" * 32, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: No run") and "\n" not in err
+    assert not (tmp_path / "report.html").exists()
