@@ -35,11 +35,16 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def app_url(demo_root, tmp_path_factory):
+def app_store(tmp_path_factory) -> str:
+    """The tracking URI the browser tests' server uses, so tests can read what the page wrote."""
+    return f"sqlite:///{tmp_path_factory.mktemp('mlruns')}/mlflow.db"
+
+
+@pytest.fixture(scope="session")
+def app_url(demo_root, app_store, tmp_path_factory):
     """URL of the workbench served from this checkout on the small demo data."""
     port = _free_port()
-    store = tmp_path_factory.mktemp("mlruns")
-    env = {**os.environ, "WB_DATA_ROOT": str(demo_root), "MLFLOW_TRACKING_URI": f"sqlite:///{store}/mlflow.db"}
+    env = {**os.environ, "WB_DATA_ROOT": str(demo_root), "MLFLOW_TRACKING_URI": app_store}
     log = open(tmp_path_factory.mktemp("server") / "streamlit.log", "w")  # noqa: SIM115 (closed at teardown)
     command = [
         sys.executable,
@@ -86,6 +91,9 @@ def browser():
 
 @pytest.fixture
 def page(browser):
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=30_000)  # a first render on a busy 2-core machine can take more than the default 5 s
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     page.set_default_timeout(60_000)
