@@ -41,3 +41,4 @@ format: $(VENV)/.dev
 bench: $(VENV)/.dev
 	$(PY) -m bench.explore
 	$(PY) -m bench.train
+	$(PY) -m bench.diagnostics

@@ -23,3 +23,7 @@ class JobError(WorkbenchError):
 
 class RegistryError(WorkbenchError):
     """A run, registered model or version that is unknown or cannot be used as asked."""
+
+
+class GateFailed(RegistryError):
+    """A promotion the gate refuses; the message names the failed rule."""

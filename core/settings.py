@@ -70,6 +70,10 @@ SETTINGS = (
     Setting("cost_fp", "WB_COST_FP", "0.1", "Default cost of a flagged non-converter", _non_negative_float),
     Setting("cost_fn", "WB_COST_FN", "0.0", "Default cost of a missed converter", _non_negative_float),
     Setting("slice_min_rows", "WB_SLICE_MIN_ROWS", "500", "Fewest rows a slice needs before the slice finder tests it", _positive_int),
+    Setting("gate_min_roc_auc", "WB_GATE_MIN_ROC_AUC", "0.6", "Promotion gate: the challenger's ROC AUC must be at least this", _non_negative_float),
+    Setting("gate_max_ece", "WB_GATE_MAX_ECE", "0.02", "Promotion gate: the challenger's ECE must be at most this", _non_negative_float),
+    Setting("gate_max_drop", "WB_GATE_MAX_DROP", "0.005", "Promotion gate: ROC AUC the challenger may lose against the champion on the same rows", _non_negative_float),
+    Setting("score_chunk_rows", "WB_SCORE_CHUNK_ROWS", "200000", "Rows per chunk when core.score streams a dataset", _positive_int),
 )  # fmt: skip
 
 _BY_NAME = {s.name: s for s in SETTINGS}
