@@ -77,9 +77,21 @@ def default_threshold(suggested: pd.DataFrame) -> float:
     return 0.5
 
 
+def opening_cut(frame: pd.DataFrame, value_tp: float, cost_fp: float, cost_fn: float) -> float:
+    """The cut a run opens on without a saved one: max profit at these values, else max F1, else 0.5."""
+    valued = threshold.with_profit(threshold.threshold_frame(frame), value_tp, cost_fp, cost_fn)
+    return default_threshold(threshold.suggestions(valued, value_tp, cost_fp, cost_fn))
+
+
 def chosen_threshold(suggested: pd.DataFrame, options: Options) -> float:
     """The cut the report reads at: the given one, else `default_threshold`."""
     return options.threshold if options.threshold is not None else default_threshold(suggested)
+
+
+def shap_by(shap: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Mean |SHAP| per value of a segment column, or per 7-day window when column is "window"."""
+    groups = explain.window_labels(shap["time"]) if column == "window" else shap[column]
+    return explain.by_group(shap, groups)
 
 
 def everything(frame: pd.DataFrame, shap: pd.DataFrame | None, options: Options = Options()) -> dict:

@@ -146,3 +146,20 @@ def run_joined(run_id: str) -> pd.DataFrame:
     predictions = run_predictions(run_id)
     extra = [c for c in predictions.columns if c not in ("row", "y", "score", "score_raw")]
     return explain.joined(run_explanation(run_id), predictions, extra)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def run_shap_subset(run_id: str, filters: tuple) -> pd.DataFrame:
+    """The SHAP sample rows that pass the page filter (filters on columns the sample lacks are skipped); do not mutate."""
+    joined = run_joined(run_id)
+    return runs.subset(joined, [f for f in filters if f[0] in joined])
+
+
+@st.cache_resource(show_spinner=False, max_entries=128)
+def _on_shap(module: str, name: str, run_id: str, filters: tuple, args: tuple):
+    return getattr(importlib.import_module(module), name)(run_shap_subset(run_id, filters), *args)
+
+
+def on_shap(fn: Callable, run_id: str, filters: tuple, *args):
+    """`fn(shap_sample, *args)` on the run's filtered SHAP sample, computed once per input (shared: do not mutate)."""
+    return _on_shap(fn.__module__, fn.__name__, run_id, tuple(filters), args)

@@ -12,6 +12,7 @@ from core.plots import segments as segment_plots
 from core.plots import threshold as threshold_plots
 
 FIXED = ("row", "y", "score", "score_raw", "time")
+TABS = ["Overview", "Calibration", "Threshold", "Over time", "Segments", "Explain"]
 STEP = 0.0001  # the threshold slider's resolution
 
 
@@ -25,13 +26,12 @@ def _move(cut: float) -> None:
     st.session_state["diag.threshold"] = _on_step(cut)
 
 
+def _slid() -> None:
+    st.session_state["diag.cut"] = st.session_state["diag.threshold"]
+
+
 def _share(value: float) -> str:
     return "—" if np.isnan(value) else f"{value:.2%}"
-
-
-def current_cut() -> float:
-    """The exact suggested or saved cut until the slider is moved, then the slider's value."""
-    return st.session_state.get("diag.cut", st.session_state.get("diag.threshold", 0.5))
 
 
 st.title("Diagnostics")
@@ -64,6 +64,11 @@ else:
     chosen = ui.choice("Registered version", keys, keys[0], key="diag.version", format_func=labels.get)
     run_id = versions["run_id"].iloc[keys.index(chosen)]
 run = ui.or_stop(runs.get, run_id)
+saved = runs.saved_threshold(run.tags) or {}
+if st.session_state.get("diag.cut_run") != run_id:  # another run: start from its saved cut, else the max-profit one
+    st.session_state["diag.cut_run"] = run_id
+    for key in ("diag.threshold", "diag.cut"):
+        st.session_state.pop(key, None)
 predictions = ui.or_stop(ui.run_predictions, run_id)
 segment_columns = [c for c in predictions.columns if c not in FIXED]
 st.caption(f"**{run.name}** · {run.family} on `{run.dataset}` · target `{run.target}` · {len(predictions):,} test rows · run `{run_id}`")
@@ -95,233 +100,240 @@ if filters:
     st.caption(f"Filtered: {len(frame):,} of {len(predictions):,} rows.")
 classes = frame["y"].nunique() == 2
 
-overview, calib, thresh, over_time, segments, explained = st.tabs(
-    ["Overview", "Calibration", "Threshold", "Over time", "Segments", "Explain"]
-)
+if "diag.cut" not in st.session_state:
+    opening = saved.get("threshold")
+    if opening is None:
+        opening = ui.on_run(
+            diagnose.opening_cut, run_id, filters_key, settings.get("value_tp"), settings.get("cost_fp"), settings.get("cost_fn")
+        )
+    _move(opening)
+cut = st.session_state["diag.cut"]  # the cut in force on every tab: exact as saved or suggested, else the slider's
+
+# Only the open tab computes (on_change="rerun"): a slider move reruns the Threshold tab alone.
+overview, calib, thresh, over_time, segments, explained = st.tabs(TABS, key="diag.tab", on_change="rerun")
 
 # --- Overview ------------------------------------------------------------------------------------
-with overview:
-    headline = ui.on_run(diagnose.headline, run_id, filters_key, resamples=settings.get("bootstrap_resamples"))
-    shown = headline.set_index("metric")
-    for col, name in zip(st.columns(5), ("roc_auc", "pr_auc", "log_loss", "brier", "ece"), strict=True):
-        value, lo, hi = shown.loc[name, ["value", "lo", "hi"]]
-        col.metric(
-            name.replace("_", " ").upper() if name in ("roc_auc", "pr_auc", "ece") else name.replace("_", " "),
-            "—" if np.isnan(value) else f"{value:.4f}",
-            help=None if np.isnan(lo) else f"95% bootstrap interval {lo:.4f} – {hi:.4f}",
+if overview.open:
+    with overview:
+        headline = ui.on_run(diagnose.headline, run_id, filters_key, resamples=settings.get("bootstrap_resamples"))
+        shown = headline.set_index("metric")
+        for col, name in zip(st.columns(5), ("roc_auc", "pr_auc", "log_loss", "brier", "ece"), strict=True):
+            value, lo, hi = shown.loc[name, ["value", "lo", "hi"]]
+            col.metric(
+                name.replace("_", " ").upper() if name in ("roc_auc", "pr_auc", "ece") else name.replace("_", " "),
+                "—" if np.isnan(value) else f"{value:.4f}",
+                help=None if np.isnan(lo) else f"95% bootstrap interval {lo:.4f} – {hi:.4f}",
+            )
+        st.caption(
+            f"{len(frame):,} rows · base rate {frame['y'].mean():.2%} · intervals: {settings.get('bootstrap_resamples')} bootstrap resamples"
         )
-    st.caption(
-        f"{len(frame):,} rows · base rate {frame['y'].mean():.2%} · intervals: {settings.get('bootstrap_resamples')} bootstrap resamples"
-    )
-    st.dataframe(headline, hide_index=True, key="diag.headline")
-    if classes:
-        roc, pr = ui.on_run(diagnose.curves, run_id, filters_key)
+        st.dataframe(headline, hide_index=True, key="diag.headline")
+        if classes:
+            roc, pr = ui.on_run(diagnose.curves, run_id, filters_key)
+            left, right = st.columns(2)
+            left.plotly_chart(overview_plots.roc_curve(roc, shown.loc["roc_auc", "value"]), key="diag.roc")
+            right.plotly_chart(overview_plots.pr_curve(pr, shown.loc["pr_auc", "value"], frame["y"].mean()), key="diag.pr")
+        else:
+            st.info("Only one class in these rows, so there are no ROC or PR curves; loosen the filter.")
+        gain = ui.on_run(diagnose.gain_lift, run_id, filters_key)
         left, right = st.columns(2)
-        left.plotly_chart(overview_plots.roc_curve(roc, shown.loc["roc_auc", "value"]), key="diag.roc")
-        right.plotly_chart(overview_plots.pr_curve(pr, shown.loc["pr_auc", "value"], frame["y"].mean()), key="diag.pr")
-    else:
-        st.info("Only one class in these rows, so there are no ROC or PR curves; loosen the filter.")
-    gain = ui.on_run(diagnose.gain_lift, run_id, filters_key)
-    left, right = st.columns(2)
-    left.plotly_chart(overview_plots.gain_chart(gain), key="diag.gain")
-    right.plotly_chart(overview_plots.lift_bars(gain), key="diag.lift")
-    st.dataframe(gain, hide_index=True, key="diag.gain_table")
+        left.plotly_chart(overview_plots.gain_chart(gain), key="diag.gain")
+        right.plotly_chart(overview_plots.lift_bars(gain), key="diag.lift")
+        st.dataframe(gain, hide_index=True, key="diag.gain_table")
 
 # --- Calibration ---------------------------------------------------------------------------------
-with calib:
-    strategy_col, bins_col = st.columns(2)
-    strategy = strategy_col.radio(
-        "Bins",
-        ["quantile", "uniform"],
-        horizontal=True,
-        key="diag.bins_strategy",
-        format_func={"quantile": "equal mass", "uniform": "equal width"}.get,
-    )
-    bins = bins_col.slider("Number of bins", 5, 50, 10, key="diag.bins")
-    compared = ui.on_run(diagnose.calibration_compare, run_id, filters_key, bins=bins, strategy=strategy)
-    raw_table = ui.on_run(diagnose.reliability, run_id, filters_key, column="score_raw", bins=bins, strategy=strategy)
-    table = ui.on_run(diagnose.reliability, run_id, filters_key, column="score", bins=bins, strategy=strategy)
-    st.plotly_chart(calibration_plots.reliability(raw_table, table), key="diag.reliability")
-    st.dataframe(compared, hide_index=True, key="diag.calibration_compare")
-    st.dataframe(table, hide_index=True, key="diag.reliability_table")
-    st.subheader("Calibration by segment")
-    if segment_columns:
-        by = st.selectbox("Segment column", segment_columns, key="diag.calibration_by")
-        groups = ui.on_run(calibration.by_group, run_id, filters_key, by)
-        st.plotly_chart(calibration_plots.ratio_bars(groups), key="diag.calibration_groups")
-        st.dataframe(groups, hide_index=True, key="diag.calibration_group_table")
-    st.caption(
-        "Calibration ratio = mean score / observed rate: above 1 the model over-predicts, below 1 it under-predicts. By window: see Over time."
-    )
+if calib.open:
+    with calib:
+        strategy_col, bins_col = st.columns(2)
+        strategy = strategy_col.radio(
+            "Bins",
+            ["quantile", "uniform"],
+            horizontal=True,
+            key="diag.bins_strategy",
+            format_func={"quantile": "equal mass", "uniform": "equal width"}.get,
+        )
+        bins = bins_col.slider("Number of bins", 5, 50, 10, key="diag.bins")
+        compared = ui.on_run(diagnose.calibration_compare, run_id, filters_key, bins=bins, strategy=strategy)
+        raw_table = ui.on_run(diagnose.reliability, run_id, filters_key, column="score_raw", bins=bins, strategy=strategy)
+        table = ui.on_run(diagnose.reliability, run_id, filters_key, column="score", bins=bins, strategy=strategy)
+        st.plotly_chart(calibration_plots.reliability(raw_table, table), key="diag.reliability")
+        st.dataframe(compared, hide_index=True, key="diag.calibration_compare")
+        st.dataframe(table, hide_index=True, key="diag.reliability_table")
+        st.subheader("Calibration by segment")
+        if segment_columns:
+            by = st.selectbox("Segment column", segment_columns, key="diag.calibration_by")
+            groups = ui.on_run(calibration.by_group, run_id, filters_key, by)
+            st.plotly_chart(calibration_plots.ratio_bars(groups), key="diag.calibration_groups")
+            st.dataframe(groups, hide_index=True, key="diag.calibration_group_table")
+        st.caption(
+            "Calibration ratio = mean score / observed rate: above 1 the model over-predicts, below 1 it under-predicts. By window: see Over time."
+        )
 
 # --- Threshold -----------------------------------------------------------------------------------
-with thresh:
-    table = ui.on_run(threshold.threshold_frame, run_id, filters_key)
-    saved = runs.saved_threshold(run.tags) or {}
-    value_col, fp_col, fn_col, cap_col = st.columns(4)
-    value_tp = value_col.number_input(
-        "Value per true positive", 0.0, value=saved.get("value_tp") or settings.get("value_tp"), key="diag.value_tp"
-    )
-    cost_fp = fp_col.number_input("Cost per false positive", 0.0, value=saved.get("cost_fp") or settings.get("cost_fp"), key="diag.cost_fp")
-    cost_fn = fn_col.number_input("Cost per false negative", 0.0, value=saved.get("cost_fn") or settings.get("cost_fn"), key="diag.cost_fn")
-    capacity_pct = cap_col.number_input(
-        "Capacity: flag at most % of rows (0 = no limit)", 0.0, 100.0, value=100 * (saved.get("capacity") or 0.0), key="diag.capacity"
-    )
-    capacity = capacity_pct / 100 or None
-    p_col, r_col, k_col = st.columns(3)
-    min_precision = p_col.number_input("Precision at least", 0.0, 1.0, 0.5, key="diag.min_precision")
-    min_recall = r_col.number_input("Recall at least", 0.0, 1.0, 0.8, key="diag.min_recall")
-    top_pct = k_col.number_input("Top % of rows", 0.1, 100.0, 10.0, key="diag.top_pct")
-    valued = threshold.with_profit(table, value_tp, cost_fp, cost_fn)  # a few ms on the cached table
-    suggested = threshold.suggestions(valued, value_tp, cost_fp, cost_fn, min_precision, min_recall, top_pct / 100, capacity)
-    if st.session_state.get("diag.threshold_run") != run_id:  # another run: start from its saved cut
-        st.session_state["diag.threshold_run"] = run_id
-        for key in ("diag.threshold", "diag.cut"):
-            st.session_state.pop(key, None)
-    if "diag.threshold" not in st.session_state:  # first open: the saved cut, else the max-profit one
-        _move(saved["threshold"] if saved else diagnose.default_threshold(suggested))
-
-    st.markdown("**Suggestions** — each button moves the slider to the exact cut")
-    for col, row in zip(st.columns(len(suggested)), suggested.itertuples(), strict=True):
-        usable = not np.isnan(row.threshold)
-        col.button(
-            row.suggestion,
-            key=f"diag.suggest.{row.Index}",
-            disabled=not usable,
-            on_click=_move,
-            args=(row.threshold,) if usable else (0.0,),
-            help=row.note or f"threshold {row.threshold:.6f}",
-            use_container_width=True,
+if thresh.open:
+    with thresh:
+        table = ui.on_run(threshold.threshold_frame, run_id, filters_key)
+        value_col, fp_col, fn_col, cap_col = st.columns(4)
+        value_tp = value_col.number_input(
+            "Value per true positive", 0.0, value=saved.get("value_tp") or settings.get("value_tp"), key="diag.value_tp"
         )
-    with st.expander("Suggestions in detail"):
-        st.dataframe(suggested, hide_index=True, key="diag.suggestions")
-    st.slider(
-        "Threshold: flag rows with score ≥",
-        0.0,
-        1.0,
-        step=STEP,
-        format="%.4f",
-        key="diag.threshold",
-        on_change=lambda: st.session_state.pop("diag.cut", None),
-    )
-    cut = current_cut()
-    if "diag.cut" in st.session_state:
-        st.caption(f"Cut {cut:.6f}, exactly as suggested or saved (the slider shows it to 4 decimals).")
-    at = threshold.at(valued, cut)
-    shown = {
-        "flagged": _share(at["flagged_share"]),
-        "precision": _share(at["precision"]),
-        "recall": _share(at["recall"]),
-        "F1": "—" if np.isnan(at["f1"]) else f"{at['f1']:.4f}",
-        "profit": f"{at['profit']:,.2f}",
-        "TP / FP": f"{int(at['tp']):,} / {int(at['fp']):,}",
-    }
-    for col, (label, value) in zip(st.columns(len(shown)), shown.items(), strict=True):
-        col.metric(label, value)
-    left, right = st.columns([1, 2])
-    left.plotly_chart(threshold_plots.confusion_heatmap(threshold.confusion(at)), key="diag.confusion")
-    right.plotly_chart(threshold_plots.profit_curve(valued, cut), key="diag.profit")
-    st.plotly_chart(threshold_plots.metrics_by_threshold(valued, cut), key="diag.threshold_metrics")
-    if threshold.every_cut_loses(valued, capacity):
-        st.warning("At these values and costs every cut loses money compared with flagging nothing.")
-    with ui.shown_errors():
-        if st.button(
-            "Save threshold", type="primary", key="diag.save", help="Tags the run (and its registered versions) for batch scoring"
-        ):
-            tagged = runs.save_threshold(run_id, cut, value_tp, cost_fp, cost_fn, capacity)
-            st.success(f"Saved threshold {cut:.4f} on run {run_id[:8]}" + (f" and versions {', '.join(tagged)}" if tagged else ""))
-    if saved:
-        st.caption(f"Saved threshold: {saved['threshold']:.4f}")
+        cost_fp = fp_col.number_input(
+            "Cost per false positive", 0.0, value=saved.get("cost_fp") or settings.get("cost_fp"), key="diag.cost_fp"
+        )
+        cost_fn = fn_col.number_input(
+            "Cost per false negative", 0.0, value=saved.get("cost_fn") or settings.get("cost_fn"), key="diag.cost_fn"
+        )
+        capacity_pct = cap_col.number_input(
+            "Capacity: flag at most % of rows (0 = no limit)", 0.0, 100.0, value=100 * (saved.get("capacity") or 0.0), key="diag.capacity"
+        )
+        capacity = capacity_pct / 100 or None
+        p_col, r_col, k_col = st.columns(3)
+        min_precision = p_col.number_input("Precision at least", 0.0, 1.0, 0.5, key="diag.min_precision")
+        min_recall = r_col.number_input("Recall at least", 0.0, 1.0, 0.8, key="diag.min_recall")
+        top_pct = k_col.number_input("Top % of rows", 0.1, 100.0, 10.0, key="diag.top_pct")
+        valued = threshold.with_profit(table, value_tp, cost_fp, cost_fn)  # a few ms on the cached table
+        suggested = threshold.suggestions(valued, value_tp, cost_fp, cost_fn, min_precision, min_recall, top_pct / 100, capacity)
+        if "diag.threshold" not in st.session_state:  # the slider was not on screen: show the cut in force
+            st.session_state["diag.threshold"] = _on_step(cut)
+
+        st.markdown("**Suggestions** — each button moves the slider to the exact cut")
+        for col, row in zip(st.columns(len(suggested)), suggested.itertuples(), strict=True):
+            usable = not np.isnan(row.threshold)
+            col.button(
+                row.suggestion,
+                key=f"diag.suggest.{row.Index}",
+                disabled=not usable,
+                on_click=_move,
+                args=(row.threshold,) if usable else (0.0,),
+                help=row.note or f"threshold {row.threshold:.6f}",
+                use_container_width=True,
+            )
+        with st.expander("Suggestions in detail"):
+            st.dataframe(suggested, hide_index=True, key="diag.suggestions")
+        st.slider("Threshold: flag rows with score ≥", 0.0, 1.0, step=STEP, format="%.4f", key="diag.threshold", on_change=_slid)
+        if cut != st.session_state["diag.threshold"]:
+            st.caption(f"Cut {cut:.6f}, exactly as suggested or saved (the slider shows it to 4 decimals).")
+        at = threshold.at(valued, cut)
+        shown = {
+            "flagged": _share(at["flagged_share"]),
+            "precision": _share(at["precision"]),
+            "recall": _share(at["recall"]),
+            "F1": "—" if np.isnan(at["f1"]) else f"{at['f1']:.4f}",
+            "profit": f"{at['profit']:,.2f}",
+            "TP / FP": f"{int(at['tp']):,} / {int(at['fp']):,}",
+        }
+        for col, (label, value) in zip(st.columns(len(shown)), shown.items(), strict=True):
+            col.metric(label, value)
+        left, right = st.columns([1, 2])
+        left.plotly_chart(threshold_plots.confusion_heatmap(threshold.confusion(at)), key="diag.confusion")
+        right.plotly_chart(threshold_plots.profit_curve(valued, cut), key="diag.profit")
+        st.plotly_chart(threshold_plots.metrics_by_threshold(valued, cut), key="diag.threshold_metrics")
+        if threshold.every_cut_loses(valued, capacity):
+            st.warning("At these values and costs every cut loses money compared with flagging nothing.")
+        with ui.shown_errors():
+            if st.button(
+                "Save threshold", type="primary", key="diag.save", help="Tags the run (and its registered versions) for batch scoring"
+            ):
+                tagged = runs.save_threshold(run_id, cut, value_tp, cost_fp, cost_fn, capacity)
+                st.success(f"Saved threshold {cut:.4f} on run {run_id[:8]}" + (f" and versions {', '.join(tagged)}" if tagged else ""))
+        if saved:
+            st.caption(f"Saved threshold: {saved['threshold']:.6f}")
 
 # --- Over time -----------------------------------------------------------------------------------
-with over_time:
-    if "time" not in frame:
-        st.info("This run has no time column, so there are no windows over time. Train with a time column to see them.")
-    else:
-        length_col, step_col, wait_col = st.columns(3)
-        length = length_col.number_input("Window (days)", 1, 90, 7, key="diag.window_days")
-        step = step_col.number_input("Step (days)", 1, 90, 1, key="diag.step_days")
-        wait = wait_col.number_input(
-            "Conversion window (days)",
-            0.0,
-            90.0,
-            float(settings.get("conversion_days")),
-            key="diag.conversion_days",
-            help="Conversions can arrive this late: younger windows are immature and their metrics estimated",
-        )
-        windows = ui.on_run(
-            rolling.windows,
-            run_id,
-            filters_key,
-            length_days=int(length),
-            step_days=int(step),
-            threshold=current_cut(),
-            conversion_days=wait or None,
-        )
-        metric = st.selectbox(
-            "Metric",
-            ["roc_auc", "pr_auc", "calibration_ratio", "ece", "base_rate", "mean_score", "precision", "recall"],
-            key="diag.window_metric",
-        )
-        st.plotly_chart(over_time_plots.metric_over_time(windows, metric), key="diag.window_chart")
-        st.plotly_chart(over_time_plots.psi_over_time(windows), key="diag.psi_chart")
-        drifted = int(windows["drift"].fillna(False).sum())
-        st.caption(
-            f"Windows are [start, end): start inclusive, end exclusive. {drifted} window(s) drifted "
-            "(ROC AUC below the first mature window's interval, or calibration ratio outside 0.8–1.25). "
-            "Windows with fewer than 30 positives are marked; immature windows show estimates from the calibrated scores (dashed)."
-        )
-        st.dataframe(windows, hide_index=True, key="diag.windows")
+if over_time.open:
+    with over_time:
+        if "time" not in frame:
+            st.info("This run has no time column, so there are no windows over time. Train with a time column to see them.")
+        else:
+            length_col, step_col, wait_col = st.columns(3)
+            length = length_col.number_input("Window (days)", 1, 90, 7, key="diag.window_days")
+            step = step_col.number_input("Step (days)", 1, 90, 1, key="diag.step_days")
+            wait = wait_col.number_input(
+                "Conversion window (days)",
+                0.0,
+                90.0,
+                float(settings.get("conversion_days")),
+                key="diag.conversion_days",
+                help="Conversions can arrive this late: younger windows are immature and their metrics estimated",
+            )
+            windows = ui.on_run(
+                rolling.windows,
+                run_id,
+                filters_key,
+                length_days=int(length),
+                step_days=int(step),
+                threshold=cut,
+                conversion_days=wait or None,
+            )
+            metric = st.selectbox(
+                "Metric",
+                ["roc_auc", "pr_auc", "calibration_ratio", "ece", "base_rate", "mean_score", "precision", "recall"],
+                key="diag.window_metric",
+            )
+            st.plotly_chart(over_time_plots.metric_over_time(windows, metric), key="diag.window_chart")
+            st.plotly_chart(over_time_plots.psi_over_time(windows), key="diag.psi_chart")
+            drifted = int(windows["drift"].fillna(False).sum())
+            st.caption(
+                f"Windows are [start, end): start inclusive, end exclusive. {drifted} window(s) drifted "
+                "(ROC AUC below the first mature window's interval, or calibration ratio outside 0.8–1.25). "
+                "Windows with fewer than 30 positives are marked; immature windows show estimates from the calibrated scores (dashed)."
+            )
+            st.dataframe(windows, hide_index=True, key="diag.windows")
 
 # --- Segments ------------------------------------------------------------------------------------
-with segments:
-    if not segment_columns:
-        st.info("This run logged no segment columns.")
-    else:
-        column_col, metric_col = st.columns(2)
-        by = column_col.selectbox("Segment column", segment_columns, key="diag.segment_by")
-        metric = metric_col.selectbox("Metric (worst first)", list(slices.METRICS), key="diag.segment_metric")
-        table = ui.on_run(slices.segment_metrics, run_id, filters_key, by, metric)
-        st.plotly_chart(segment_plots.segment_metric_bars(table, metric), key="diag.segment_chart")
-        st.dataframe(table, hide_index=True, key="diag.segment_table")
-        st.subheader("Parity at the current threshold")
-        parity = ui.on_run(slices.parity, run_id, filters_key, by, current_cut())
-        st.plotly_chart(segment_plots.parity_bars(parity), key="diag.parity_chart")
-        st.dataframe(parity, hide_index=True, key="diag.parity_table")
-        st.subheader("Slice finder")
-        found = ui.on_run(slices.find_slices, run_id, filters_key, tuple(segment_columns), min_rows=settings.get("slice_min_rows"))
-        if found.empty:
-            st.caption(f"No slice of at least {settings.get('slice_min_rows'):,} rows with both classes to test.")
+if segments.open:
+    with segments:
+        if not segment_columns:
+            st.info("This run logged no segment columns.")
         else:
-            st.plotly_chart(segment_plots.slice_bars(found), key="diag.slice_chart")
-            st.dataframe(found.drop(columns=["filters"]), hide_index=True, key="diag.slices")
-            picked = st.selectbox("Slice", range(len(found)), format_func=lambda i: found["slice"].iloc[i], key="diag.slice_pick")
-            if st.button("Filter every tab to this slice", key="diag.slice_filter"):
-                st.session_state["diag.filters"] = list(found["filters"].iloc[picked])
-                st.rerun()
+            column_col, metric_col = st.columns(2)
+            by = column_col.selectbox("Segment column", segment_columns, key="diag.segment_by")
+            metric = metric_col.selectbox("Metric (worst first)", list(slices.METRICS), key="diag.segment_metric")
+            table = ui.on_run(slices.segment_metrics, run_id, filters_key, by, metric)
+            st.plotly_chart(segment_plots.segment_metric_bars(table, metric), key="diag.segment_chart")
+            st.dataframe(table, hide_index=True, key="diag.segment_table")
+            st.subheader("Parity at the current threshold")
+            parity = ui.on_run(slices.parity, run_id, filters_key, by, cut)
+            st.plotly_chart(segment_plots.parity_bars(parity), key="diag.parity_chart")
+            st.dataframe(parity, hide_index=True, key="diag.parity_table")
+            st.subheader("Slice finder")
+            found = ui.on_run(slices.find_slices, run_id, filters_key, tuple(segment_columns), min_rows=settings.get("slice_min_rows"))
+            if found.empty:
+                st.caption(f"No slice of at least {settings.get('slice_min_rows'):,} rows with both classes to test.")
+            else:
+                st.plotly_chart(segment_plots.slice_bars(found), key="diag.slice_chart")
+                st.dataframe(found.drop(columns=["filters"]), hide_index=True, key="diag.slices")
+                picked = st.selectbox("Slice", range(len(found)), format_func=lambda i: found["slice"].iloc[i], key="diag.slice_pick")
+                if st.button("Filter every tab to this slice", key="diag.slice_filter"):
+                    st.session_state["diag.filters"] = list(found["filters"].iloc[picked])
+                    st.rerun()
 
 # --- Explain -------------------------------------------------------------------------------------
-with explained:
-    shap = ui.or_stop(ui.run_explanation, run_id) if run.shap_note is None else None
-    st.caption(explain.log_odds_note(run.family))
-    if shap is None:
-        st.info(run.shap_note or "This run logged no SHAP values.")
-    else:
-        kept = ui.run_joined(run_id)
-        if filters:
-            kept = runs.subset(kept, [f for f in filters if f[0] in kept])
-        st.caption(f"SHAP sample: {len(kept):,} test rows (of {len(shap):,} explained).")
-        st.plotly_chart(explain_plots.importance_bars(explain.mean_abs(kept)), key="diag.importance")
-        st.plotly_chart(explain_plots.beeswarm(explain.beeswarm(kept)), key="diag.beeswarm")
-        names = explain.features(kept)
-        feature_col, colour_col = st.columns(2)
-        feature = feature_col.selectbox("Dependence of", names, key="diag.dependence")
-        colour = colour_col.selectbox("Coloured by", [None, *[n for n in names if n != feature]], key="diag.dependence_colour")
-        st.plotly_chart(explain_plots.dependence(explain.dependence(kept, feature, colour), feature, colour), key="diag.dependence_chart")
-        row = st.selectbox("Row for the waterfall", kept["row"].tolist(), key="diag.waterfall_row")
-        st.plotly_chart(explain_plots.waterfall(explain.waterfall(kept, row)), key="diag.waterfall")
-        group_by = st.selectbox(
-            "Mean |SHAP| by", [*(["window"] if "time" in kept else []), *[c for c in segment_columns if c in kept]], key="diag.shap_by"
-        )
-        groups = explain.window_labels(kept["time"]) if group_by == "window" else kept[group_by]
-        st.plotly_chart(explain_plots.group_heatmap(explain.by_group(kept, groups)), key="diag.shap_groups")
+if explained.open:
+    with explained:
+        shap = ui.or_stop(ui.run_explanation, run_id) if run.shap_note is None else None
+        st.caption(explain.log_odds_note(run.family))
+        if shap is None:
+            st.info(run.shap_note or "This run logged no SHAP values.")
+        else:
+            kept = ui.run_shap_subset(run_id, filters_key)
+            st.caption(f"SHAP sample: {len(kept):,} test rows (of {len(shap):,} explained).")
+            if kept.empty:
+                st.warning("No explained row passes the filter; remove a filter.")
+                st.stop()
+            st.plotly_chart(explain_plots.importance_bars(ui.on_shap(explain.mean_abs, run_id, filters_key)), key="diag.importance")
+            st.plotly_chart(explain_plots.beeswarm(ui.on_shap(explain.beeswarm, run_id, filters_key)), key="diag.beeswarm")
+            names = explain.features(kept)
+            feature_col, colour_col = st.columns(2)
+            feature = feature_col.selectbox("Dependence of", names, key="diag.dependence")
+            colour = colour_col.selectbox("Coloured by", [None, *[n for n in names if n != feature]], key="diag.dependence_colour")
+            dependence = ui.on_shap(explain.dependence, run_id, filters_key, feature, colour)
+            st.plotly_chart(explain_plots.dependence(dependence, feature, colour), key="diag.dependence_chart")
+            row = st.selectbox("Row for the waterfall", kept["row"].tolist(), key="diag.waterfall_row")
+            with ui.shown_errors():
+                st.plotly_chart(explain_plots.waterfall(ui.on_shap(explain.waterfall, run_id, filters_key, row)), key="diag.waterfall")
+            by_options = [*(["window"] if "time" in kept else []), *[c for c in segment_columns if c in kept]]
+            group_by = st.selectbox("Mean |SHAP| by", by_options, key="diag.shap_by")
+            if group_by is not None:
+                heat = ui.on_shap(diagnose.shap_by, run_id, filters_key, group_by)
+                st.plotly_chart(explain_plots.group_heatmap(heat, f"Mean |SHAP| by {group_by}"), key="diag.shap_groups")
