@@ -83,6 +83,18 @@ def running() -> list[str]:
 
 def launch(spec: TrainSpec) -> str:
     """Starts a training job and returns its run id; refuses beyond WB_MAX_JOBS running jobs."""
+    return _start(spec, ["core.train", "--spec", "{spec}"])
+
+
+def launch_retrain(model: str, dataset: str | None = None) -> str:
+    """Starts Retrain & promote for a registered model as a job (`core.retrain`); returns its run id."""
+    from core.retrain import champion_spec  # imports the training code: only when asked
+
+    spec = champion_spec(model, dataset)
+    return _start(spec, ["core.retrain", "--model", model, *(["--data", dataset] if dataset else [])], {"wb.retrain.model": model})
+
+
+def _start(spec: TrainSpec, module_args: list[str], tags: dict | None = None) -> str:
     limit = settings.get("max_jobs")
     active = running()
     if len(active) >= limit:
@@ -91,7 +103,7 @@ def launch(spec: TrainSpec) -> str:
     run = client.create_run(
         tracking.experiment_id(spec.experiment),
         run_name=f"{spec.model.family} · {spec.dataset}",
-        tags={"wb.family": spec.model.family, "wb.dataset": spec.dataset, "wb.host": socket.gethostname()},
+        tags={"wb.family": spec.model.family, "wb.dataset": spec.dataset, "wb.host": socket.gethostname(), **(tags or {})},
     )
     run_id = run.info.run_id
     folder = job_dir(run_id)
@@ -99,7 +111,7 @@ def launch(spec: TrainSpec) -> str:
     (folder / "spec.yaml").write_text(spec.to_yaml())
     with open(folder / "job.log", "ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "core.train", "--spec", str(folder / "spec.yaml"), "--run-id", run_id],
+            [sys.executable, "-m", *[str(folder / "spec.yaml") if a == "{spec}" else a for a in module_args], "--run-id", run_id],
             cwd=settings.PROJECT,
             stdin=subprocess.DEVNULL,
             stdout=log,

@@ -35,7 +35,7 @@ from core.metrics import HEADLINE
 from core.sql import parse_filter
 
 __all__ = ["COMPARE_COLUMNS", "GATE_COLUMNS", "compare", "gate", "paired_bootstrap", "paired_scores", "registered_model", "version_of"]
-__all__ += ["champion", "gate_version", "history", "main", "promote", "record_gate", "register", "rollback"]
+__all__ += ["champion", "gate_version", "history", "main", "promote", "record_gate", "records", "register", "rollback"]
 
 CHAMPION = "champion"
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
@@ -238,7 +238,8 @@ def _plain(value):
     return value.item() if hasattr(value, "item") else value
 
 
-def _rows(table: pd.DataFrame) -> list[dict]:
+def records(table: pd.DataFrame) -> list[dict]:
+    """The table as JSON-ready dicts: NaN as None, numpy numbers as Python numbers."""
     return [{k: _plain(v) for k, v in row.items()} for row in table.astype(object).to_dict(orient="records")]
 
 
@@ -283,7 +284,7 @@ def _run(args: argparse.Namespace) -> dict:
     if args.command == "compare":
         challenger, against = (int(version_of(args.model, v).version) for v in (args.challenger, args.champion))
         table = compare(args.model, challenger, against, args.data, filters, args.resamples, args.seed)
-        return {"model": args.model, "challenger": challenger, "champion": against, "rows": table.attrs["rows"], "compare": _rows(table)}
+        return {"model": args.model, "challenger": challenger, "champion": against, "rows": table.attrs["rows"], "compare": records(table)}
     if args.command == "gate":
         table, verdict, against = gate_version(args.model, args.version, args.champion, args.data, filters, args.resamples, args.seed)
         version = int(version_of(args.model, args.version).version)
@@ -293,8 +294,8 @@ def _run(args: argparse.Namespace) -> dict:
             "version": version,
             "champion": against,
             "passed": passed,
-            "gate": _rows(verdict),
-            "compare": _rows(table),
+            "gate": records(verdict),
+            "compare": records(table),
         }
     if args.command in ("promote", "rollback"):
         row = (
@@ -311,7 +312,7 @@ def _run(args: argparse.Namespace) -> dict:
             "at": row["at"],
         }
     table = history(args.model)  # its last row is the champion, read in the same call as the records
-    return {"model": args.model, "champion": _plain(table["to_version"].iloc[-1]) if len(table) else None, "history": _rows(table)}
+    return {"model": args.model, "champion": _plain(table["to_version"].iloc[-1]) if len(table) else None, "history": records(table)}
 
 
 def main(argv: list[str] | None = None) -> int:

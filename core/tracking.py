@@ -22,7 +22,9 @@ def experiment_id(name: str) -> str:
     found = tracking.get_experiment_by_name(name)
     if found is not None:
         return found.experiment_id
-    location = (settings.artifact_root() / name).as_uri()
+    uri = settings.get("tracking_uri")
+    # A local store keeps artifacts beside it; a server keeps its own artifact store, readable by the whole team.
+    location = (settings.artifact_root() / name).as_uri() if not uri.startswith(("http://", "https://")) else None
     try:
         return tracking.create_experiment(name, artifact_location=location)
     except mlflow.exceptions.MlflowException:

@@ -1,0 +1,85 @@
+"""Retrain & promote: the champion's spec on current data → register → compare → gate → promote if it passes.
+
+    python -m core.retrain --model NAME [--data PATH]
+
+The last stdout line is one JSON object: {"model", "version", "promoted", "gate": [{"rule", "value", "limit", "passed"}],
+"compare": {"champion", "rows", "metrics": [...]}, "run_id"}. Exit 0 whether or not the gate passed; exit 2 with one
+line for bad input (unknown model, no champion, unknown dataset). The Registry page's button runs this as a job.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import os
+import sys
+
+from core import registry, tracking, train
+from core.compare import run_spec, version_of
+from core.errors import RegistryError, WorkbenchError
+from core.spec import TrainSpec
+
+
+def champion_spec(model: str, dataset: str | None = None) -> TrainSpec:
+    """The spec the current champion was trained with, on `dataset` if given."""
+    current = registry.champion(model)
+    if current is None:
+        raise RegistryError(f"Registered model {model!r} has no champion; promote a version first.")
+    spec = run_spec(version_of(model, current).run_id)
+    return dataclasses.replace(spec, dataset=dataset) if dataset else spec
+
+
+def retrain(model: str, dataset: str | None = None, run_id: str | None = None, log: train.Log | None = None) -> dict:
+    """Trains, registers, gates against the champion and promotes if the gate passes; returns the CLI result."""
+    log = log or train.Log()
+    spec = champion_spec(model, dataset)
+    trained = train.train(spec, run_id=run_id, log=log)
+    version = registry.register(trained["run_id"], model)
+    log(f"registered {model} version {version}; comparing with the champion")
+    comparison, verdict, against = registry.gate_version(model, version)
+    promoted = bool(verdict["passed"].all())
+    if promoted:
+        registry.promote(model, version, "retrain & promote: the gate passed")
+        log(f"gate passed: version {version} is the champion")
+    else:
+        failed = ", ".join(verdict.loc[~verdict["passed"], "rule"])
+        log(f"gate failed ({failed}): version {against} stays the champion")
+    client = tracking.client()
+    for key, value in {"wb.retrain.model": model, "wb.retrain.version": str(version), "wb.retrain.promoted": str(promoted).lower()}.items():
+        client.set_tag(trained["run_id"], key, value)
+    return {
+        "model": model,
+        "version": version,
+        "promoted": promoted,
+        "gate": registry.records(verdict),
+        "compare": {"champion": against, "rows": comparison.attrs.get("rows"), "metrics": registry.records(comparison)},
+        "run_id": trained["run_id"],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.getLogger("mlflow").setLevel(logging.ERROR)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    parser = argparse.ArgumentParser(prog="python -m core.retrain", description=__doc__.splitlines()[0])
+    parser.add_argument("--model", required=True, metavar="NAME")
+    parser.add_argument("--data", metavar="PATH", help="dataset to train on (default: the champion's dataset)")
+    parser.add_argument("--run-id", help=argparse.SUPPRESS)  # set by core.jobs, which makes the run first
+    args = parser.parse_args(argv)
+    try:
+        result = retrain(args.model, args.data, args.run_id)
+    except WorkbenchError as err:
+        message = str(err).splitlines()[0]
+        run_id = getattr(err, "run_id", args.run_id)
+        if run_id:
+            tracking.fail(run_id, message)
+        print(f"error: {message}", file=sys.stderr)
+        print(json.dumps({"model": args.model, "error": message}))
+        return 2
+    print(json.dumps(result, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
