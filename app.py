@@ -8,5 +8,6 @@ st.navigation(
         st.Page("views/explore.py", title="Explore", icon=":material/query_stats:", default=True),
         st.Page("views/train.py", title="Train", icon=":material/model_training:"),
         st.Page("views/diagnostics.py", title="Diagnostics", icon=":material/monitoring:"),
+        st.Page("views/registry.py", title="Registry", icon=":material/verified:"),
     ]
 ).run()

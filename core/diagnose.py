@@ -133,3 +133,14 @@ def everything(frame: pd.DataFrame, shap: pd.DataFrame | None, options: Options 
     if shap is not None:
         out["shap_importance"] = explain.mean_abs(shap)
     return out
+
+
+def paired_curves(paired: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """ROC points (model, fpr, tpr) and reliability tables (model, bin, n, mean_score, rate, ...) of both versions' scores."""
+    rocs, tables = [], []
+    y = paired["y"].to_numpy()
+    for name in [c for c in ("challenger", "champion") if c in paired and paired[c].notna().all()]:
+        roc, _ = metrics.curves(y, paired[name].to_numpy())
+        rocs.append(roc.assign(model=name))
+        tables.append(calibration.reliability(y, paired[name].to_numpy()).assign(model=name))
+    return pd.concat(rocs, ignore_index=True), pd.concat(tables, ignore_index=True)

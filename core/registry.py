@@ -35,7 +35,7 @@ from core.metrics import HEADLINE
 from core.sql import parse_filter
 
 __all__ = ["COMPARE_COLUMNS", "GATE_COLUMNS", "compare", "gate", "paired_bootstrap", "paired_scores", "registered_model", "version_of"]
-__all__ += ["champion", "gate_version", "history", "main", "promote", "record_gate", "records", "register", "rollback"]
+__all__ += ["champion", "gate_version", "history", "main", "promote", "record_gate", "records", "register", "rollback", "versions"]
 
 CHAMPION = "champion"
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
@@ -109,6 +109,33 @@ def register(run_id: str, model: str) -> int:
 def champion(model: str) -> int | None:
     """The version the `champion` alias points at, or None."""
     return _champion_of(registered_model(model))
+
+
+VERSION_COLUMNS = ["version", "aliases", "run_id", "created", "test_roc_auc", "test_ece", "threshold", "gate"]
+
+
+def versions(model: str) -> pd.DataFrame:
+    """The model's versions, newest first. Columns: version, aliases, run_id, created, test_roc_auc, test_ece, threshold, gate."""
+    registered = registered_model(model)
+    by_version: dict[str, list[str]] = {}
+    for alias, number in (registered.aliases or {}).items():  # search_model_versions leaves aliases empty (MLflow #9783)
+        by_version.setdefault(str(number), []).append(alias)
+    rows = []
+    for found in tracking.client().search_model_versions(f"name = '{registered.name}'"):  # a checked registry name
+        tags = found.tags or {}
+        rows.append(
+            {
+                "version": int(found.version),
+                "aliases": ", ".join(sorted(by_version.get(str(found.version), []))),
+                "run_id": found.run_id,
+                "created": pd.to_datetime(found.creation_timestamp, unit="ms", utc=True),
+                "test_roc_auc": float(tags.get("wb.test_roc_auc", "nan")),
+                "test_ece": float(tags.get("wb.test_ece", "nan")),
+                "threshold": float(tags["wb.threshold"]) if tags.get("wb.threshold") else math.nan,
+                "gate": tags.get("wb.gate", "not gated"),
+            }
+        )
+    return pd.DataFrame(rows, columns=VERSION_COLUMNS).sort_values("version", ascending=False).reset_index(drop=True)
 
 
 def _champion_of(registered) -> int | None:

@@ -185,3 +185,8 @@ def subset(frame: pd.DataFrame, filters) -> pd.DataFrame:
         else:
             raise RegistryError(f"Diagnostics filters segments with =, !=, in, not in, is null; {op!r} is not one of them.")
     return frame[keep.to_numpy(dtype=bool)]
+
+
+def run_tags(run_id: str) -> dict:
+    """A run's tags as they are now."""
+    return dict(tracking.client().get_run(run_id).data.tags)

@@ -163,3 +163,11 @@ def _on_shap(module: str, name: str, run_id: str, filters: tuple, args: tuple):
 def on_shap(fn: Callable, run_id: str, filters: tuple, *args):
     """`fn(shap_sample, *args)` on the run's filtered SHAP sample, computed once per input (shared: do not mutate)."""
     return _on_shap(fn.__module__, fn.__name__, run_id, tuple(filters), args)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def paired(model: str, challenger: int, champion: int) -> pd.DataFrame:
+    """Both versions' scores on the challenger's test rows (versions do not change, so this is read once); do not mutate."""
+    from core import compare  # loads models: only on the Registry page
+
+    return compare.paired_scores(model, challenger, champion)

@@ -1,0 +1,131 @@
+"""Registry: versions of a registered model, challenger against champion, the gate, promote, roll back, retrain."""
+
+import streamlit as st
+
+from core import diagnose, jobs, registry, runs, settings, ui
+from core.plots import registry as registry_plots
+
+st.title("Registry")
+
+# --- Register a run -------------------------------------------------------------------------------
+listed = ui.or_stop(runs.registered_versions)
+models = sorted(listed["model"].unique().tolist())
+with st.expander("Register a finished run", expanded=not models):
+    finished = ui.or_stop(runs.finished)
+    if finished.empty:
+        st.caption("No finished training run yet: launch one on the Train page.")
+    else:
+        names = {
+            r.run_id: f"{r.name} · {r.started:%Y-%m-%d %H:%M} · test ROC AUC {r.roc_auc:.3f} · {r.run_id[:8]}"
+            for r in finished.itertuples()
+        }
+        run_col, name_col, button_col = st.columns([3, 2, 1], vertical_alignment="bottom")
+        run_id = run_col.selectbox("Run", list(names), format_func=names.get, key="registry.run")
+        name = name_col.text_input("Registered model", value=models[0] if models else "conversions", key="registry.name")
+        with ui.shown_errors():
+            if button_col.button("Register", key="registry.register"):
+                version = registry.register(run_id, name.strip())
+                st.success(f"Registered {name.strip()} version {version}.")
+                st.rerun()
+if not models:
+    st.info("No registered model yet: register a finished run above.")
+    st.stop()
+
+# --- Versions ------------------------------------------------------------------------------------
+model = ui.choice("Model", models, models[0], key="registry.model")
+versions = ui.or_stop(registry.versions, model)
+champion = registry.champion(model)
+st.caption(f"Champion: **version {champion}**" if champion else "No champion yet: promote a version below.")
+st.dataframe(
+    versions,
+    hide_index=True,
+    key="registry.versions",
+    column_config={
+        "created": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
+        "test_roc_auc": st.column_config.NumberColumn("test ROC AUC", format="%.4f"),
+        "test_ece": st.column_config.NumberColumn("test ECE", format="%.4f"),
+        "threshold": st.column_config.NumberColumn("saved threshold", format="%.4f"),
+    },
+)
+numbers = versions["version"].tolist()
+
+# --- Compare and gate ----------------------------------------------------------------------------
+st.header("Challenger against champion")
+left, right = st.columns(2)
+challenger = left.selectbox("Challenger", numbers, key="registry.challenger")
+others = [v for v in numbers if v != challenger]
+against = right.selectbox("Compared with", others, index=others.index(champion) if champion in others else 0, key="registry.against")
+if against is None:
+    st.caption("One version only: the gate checks its floors alone.")
+if st.button("Compare and gate", key="registry.compare", help="Scores both versions on the challenger's test rows; paired bootstrap"):
+    with ui.shown_errors(), st.spinner("Scoring both versions on the same rows…"):
+        table, verdict, _ = registry.gate_version(model, challenger, against, resamples=settings.get("bootstrap_resamples"))
+        st.session_state["registry.result"] = (model, challenger, against, table, verdict)
+result = st.session_state.get("registry.result")
+if result and result[:3] == (model, challenger, against):
+    _, _, _, table, verdict = result
+    st.dataframe(table, hide_index=True, key="registry.compare_table")
+    if against is not None:
+        roc, reliability = diagnose.paired_curves(ui.paired(model, challenger, against))
+        roc_col, rel_col = st.columns(2)
+        roc_col.plotly_chart(registry_plots.roc_overlay(roc), key="registry.roc")
+        rel_col.plotly_chart(registry_plots.reliability_overlay(reliability), key="registry.reliability")
+    st.dataframe(verdict, hide_index=True, key="registry.gate_table")
+    if verdict["passed"].all():
+        st.success(f"Version {challenger} passes the gate.")
+    else:
+        st.error(f"Version {challenger} fails the gate: {', '.join(verdict.loc[~verdict['passed'], 'rule'])}. Promotion is blocked.")
+
+# --- Promote and roll back -------------------------------------------------------------------------
+st.header("Promote or roll back")
+promote_col, rollback_col = st.columns(2)
+with promote_col:
+    version = st.selectbox("Version to promote", numbers, key="registry.promote_version")
+    reason = st.text_input("Reason", key="registry.promote_reason", placeholder="why this version serves now")
+    sure = st.checkbox(f"Yes, make version {version} the champion", key="registry.promote_sure")
+    with ui.shown_errors():
+        if st.button("Promote", type="primary", key="registry.promote", disabled=not (sure and reason.strip())):
+            registry.promote(model, version, reason.strip())
+            st.session_state.pop("registry.promote_sure")
+            st.rerun()
+with rollback_col:
+    reason_back = st.text_input("Reason", key="registry.rollback_reason", placeholder="why the previous champion returns")
+    sure_back = st.checkbox("Yes, go back to the previous champion", key="registry.rollback_sure")
+    with ui.shown_errors():
+        if st.button("Roll back", key="registry.rollback", disabled=not (sure_back and reason_back.strip())):
+            registry.rollback(model, reason_back.strip())
+            st.session_state.pop("registry.rollback_sure")
+            st.rerun()
+
+st.subheader("History")
+st.dataframe(ui.or_stop(registry.history, model), hide_index=True, key="registry.history")
+
+
+# --- Retrain & promote ---------------------------------------------------------------------------
+st.header("Retrain & promote")
+st.caption("Trains the champion's spec on current data, registers it, compares it with the champion, gates and promotes if it passes.")
+with ui.shown_errors():
+    if st.button("Retrain & promote", key="registry.retrain", disabled=champion is None):
+        st.session_state["registry.retrain_run"] = jobs.launch_retrain(model)
+
+
+@st.fragment(run_every=2)
+def retrain_status():
+    run_id = st.session_state.get("registry.retrain_run")
+    if not run_id:
+        return
+    job = jobs.list_jobs().set_index("run_id")
+    if run_id not in job.index:
+        return
+    row, tags = job.loc[run_id], runs.run_tags(run_id)
+    st.progress(float(row["progress"]), text=f"Retrain job {run_id[:8]}: {row['status']}")
+    if "wb.retrain.promoted" in tags:
+        verdict = "passed the gate and is the champion" if tags["wb.retrain.promoted"] == "true" else "failed the gate; the champion stays"
+        st.success(f"Version {tags['wb.retrain.version']} {verdict} (champion: version {registry.champion(model)}).")
+    elif row["status"] == "FAILED":
+        st.error(tags.get("wb.error") or "The retrain job failed; see its log on the Train page.")
+    else:
+        st.code(jobs.log_tail(run_id, 8) or "(starting)", language=None)
+
+
+retrain_status()
