@@ -63,6 +63,9 @@ else:
     labels = {k: f"{k}{f' ({a})' if a else ''}" for k, a in zip(keys, versions["aliases"], strict=True)}
     chosen = ui.choice("Registered version", keys, keys[0], key="diag.version", format_func=labels.get)
     run_id = versions["run_id"].iloc[keys.index(chosen)]
+    if st.button("Open the Registry", key="diag.to_registry", help="Compare, gate, promote or roll back this model"):
+        st.session_state["registry.model"] = chosen.split("/")[0]
+        st.switch_page("views/registry.py")
 run = ui.or_stop(runs.get, run_id)
 saved = runs.saved_threshold(run.tags) or {}
 if st.session_state.get("diag.cut_run") != run_id:  # another run: start from its saved cut, else the max-profit one
