@@ -1,0 +1,426 @@
+"""Batch scoring: a model's probability and decision for every row of a dataset, streamed in chunks.
+
+    python -m core.score --model models:/NAME@champion --data PATH --out PATH [--chunk-rows N] [--keys COL ...] [--threshold T]
+        [--filter 'COL OP VALUE' ...]
+
+Progress goes to stderr; the last line of stdout is one JSON object
+`{"status", "model", "name", "version", "run_id", "threshold", "threshold_from", "rows", "positives_flagged", "keys", "out", "seconds"}`.
+Exit 0 on success, 2 with one line (`error: ...`) for bad input; a failed run never leaves a file at --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import re
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import mlflow
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from core import data, runs, settings, tracking
+from core.errors import DataError, RegistryError, WorkbenchError
+from core.sql import Filter, compile_filters, ident, is_numeric, is_temporal, parse_filter
+
+OUTPUT_COLUMNS = ("score", "decision")
+MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>[^/]+))?/?$")
+NUMERIC_TYPES = ("double", "float", "long", "integer")
+SAVE_HINT = "save one with 'Save threshold' on the Diagnostics page, or pass --threshold T"
+
+
+@dataclass
+class Scorer:
+    """A model to score with: its registered version and run when it has them, loaded on demand."""
+
+    uri: str  # as given
+    load_uri: str  # a registered version pinned by number, so a moving alias cannot change the model mid-run
+    name: str | None = None
+    version: int | None = None
+    run_id: str | None = None
+    version_tags: dict = field(default_factory=dict)
+    run_tags: dict = field(default_factory=dict)
+    model: object = None  # mlflow.pyfunc.PyFuncModel
+
+    def load(self) -> Scorer:
+        if self.model is None:
+            try:
+                self.model = mlflow.pyfunc.load_model(self.load_uri)
+            except (mlflow.exceptions.MlflowException, OSError) as err:
+                raise RegistryError(f"Cannot load model {self.uri}: {_mlflow_error(err)}") from None
+        return self
+
+    def inputs(self) -> dict[str, tuple[str, bool]]:
+        """Input column -> (signature type, required), from the model signature."""
+        schema = self.load().model.metadata.get_input_schema()
+        if schema is None or not schema.has_input_names():
+            raise RegistryError(f"Model {self.uri} has no named input signature, so its input columns are unknown; log it with one.")
+        return {spec.name: (getattr(spec.type, "name", str(spec.type)), spec.required) for spec in schema.inputs}
+
+    def threshold(self, override: float | None = None) -> tuple[float, str]:
+        """(threshold, where it came from): the override, else the version's saved one, else its run's."""
+        if override is not None:
+            found = (override, "--threshold")
+        else:
+            found = self._saved("version", self.version_tags) or self._saved("run", self.run_tags)
+        if found is None:
+            raise RegistryError(f"No saved threshold for {self.uri} (on the version or its run): {SAVE_HINT}.")
+        cut, source = found
+        if not 0.0 <= cut <= 1.0:
+            raise RegistryError(f"Threshold {cut:g} ({source}) is not a probability between 0 and 1.")
+        return float(cut), source
+
+    def _saved(self, source: str, tags: dict) -> tuple[float, str] | None:
+        try:
+            saved = runs.saved_threshold(tags)
+        except ValueError:
+            raise RegistryError(
+                f"The {source} tag {runs.THRESHOLD_TAGS['threshold']} of {self.uri} is not a number; {SAVE_HINT}."
+            ) from None
+        return (saved["threshold"], source) if saved else None
+
+
+def _mlflow_error(err: Exception) -> str:
+    return str(getattr(err, "message", err)).strip().splitlines()[0]
+
+
+def _registry_version(client, name: str, alias: str | None, version: str | None):
+    """The model version a models:/ URI names, or a RegistryError that lists what exists."""
+    try:
+        model = client.get_registered_model(name)
+    except mlflow.exceptions.MlflowException as err:
+        if err.error_code != "RESOURCE_DOES_NOT_EXIST":
+            raise RegistryError(f"Cannot read the registry at {client.tracking_uri}: {_mlflow_error(err)}") from None
+        known = ", ".join(sorted(m.name for m in client.search_registered_models())) or "none yet"
+        raise RegistryError(f"No registered model {name!r} in {client.tracking_uri}; registered models: {known}.") from None
+    if alias is not None:
+        if alias not in (model.aliases or {}):
+            known = ", ".join(sorted(model.aliases or {})) or "none yet"
+            raise RegistryError(f"Registered model {name!r} has no alias {alias!r}; its aliases: {known} (set them in the Registry page).")
+        return client.get_model_version_by_alias(name, alias)
+    numbers = sorted(int(v.version) for v in client.search_model_versions(f"name = '{model.name.replace(chr(39), '')}'"))
+    if version in (None, "latest") and numbers:
+        version = str(numbers[-1])
+    if not version or not version.isdigit() or int(version) not in numbers:
+        raise RegistryError(
+            f"Registered model {name!r} has no version {version!r}; its versions: {', '.join(map(str, numbers)) or 'none'}."
+        )
+    return client.get_model_version(name, version)
+
+
+def resolve(uri: str) -> Scorer:
+    """What a model URI names: registered version, run and their tags; only a plain path needs loading to know its run."""
+    client = tracking.client()
+    scorer = Scorer(uri=uri, load_uri=uri)
+    found = MODELS_URI.match(uri)
+    if uri.startswith("runs:/"):
+        scorer.run_id = uri.removeprefix("runs:/").split("/")[0]
+    elif found and found["name"].startswith("m-") and not (found["alias"] or found["version"]):  # models:/m-… is a logged model
+        try:
+            scorer.run_id = client.get_logged_model(found["name"]).source_run_id
+        except mlflow.exceptions.MlflowException:
+            raise RegistryError(f"No logged model {found['name']!r} in {client.tracking_uri}.") from None
+    elif found:
+        mv = _registry_version(client, found["name"], found["alias"], found["version"])
+        scorer.name, scorer.version, scorer.run_id, scorer.version_tags = mv.name, int(mv.version), mv.run_id, dict(mv.tags or {})
+        scorer.load_uri = f"models:/{mv.name}/{mv.version}"
+    else:  # a folder or another store's URI: only the model's metadata knows its run
+        scorer.run_id = scorer.load().model.metadata.run_id
+    if scorer.run_id:
+        try:
+            scorer.run_tags = dict(client.get_run(scorer.run_id).data.tags)
+        except mlflow.exceptions.MlflowException:
+            if uri.startswith("runs:/"):
+                raise RegistryError(f"No run {scorer.run_id!r} in {client.tracking_uri}; check the run id in {uri}.") from None
+            # A model copied from another store has no run here: only its version tags or --threshold can give a cut.
+    return scorer
+
+
+def _fits(signature_type: str, sql_type: str) -> bool:
+    kind, upper = signature_type.lower(), sql_type.upper()
+    if kind in NUMERIC_TYPES:
+        return is_numeric(upper)
+    if kind == "string":
+        return upper.startswith(("VARCHAR", "ENUM"))
+    if kind == "boolean":
+        return upper == "BOOLEAN"
+    if kind == "datetime":
+        return is_temporal(upper)
+    return True
+
+
+def default_keys(cols: dict[str, str], inputs: Sequence[str], time_column: str | None) -> list[str]:
+    """Columns named `id` or `*_id` that the model does not read, and the training run's time column, in dataset order."""
+    return [c for c in cols if ((c.lower() == "id" or c.lower().endswith("_id")) and c not in inputs) or c == time_column]
+
+
+def plan(cols: dict[str, str], scorer: Scorer, keys: Sequence[str] | None, dataset: str) -> tuple[list[str], list[str]]:
+    """(model input columns, key columns) to read; a DataError names missing or mistyped columns."""
+    wanted = scorer.inputs()
+    missing = [c for c, (_, required) in wanted.items() if required and c not in cols]
+    if missing:
+        raise DataError(f"Dataset {dataset} lacks columns the model needs: {', '.join(missing)}.")
+    inputs = [c for c in wanted if c in cols]
+    wrong = [f"{c} is {cols[c]} (the model expects {wanted[c][0]})" for c in inputs if not _fits(wanted[c][0], cols[c])]
+    if wrong:
+        raise DataError(f"Column types in {dataset} do not fit the model: {'; '.join(wrong)}.")
+    if keys is None:
+        keys = default_keys(cols, inputs, scorer.run_tags.get("wb.time_column"))
+    unknown = [c for c in keys if c not in cols]
+    if unknown:
+        raise DataError(f"Unknown key columns in {dataset}: {', '.join(unknown)}; columns are: {', '.join(cols)}.")
+    clash = [c for c in keys if c in OUTPUT_COLUMNS]
+    if clash:
+        raise DataError(f"Key column {clash[0]!r} would clash with the output column of that name; leave it out of --keys.")
+    return inputs, list(dict.fromkeys(keys))
+
+
+def scoring_batches(
+    con, dataset, columns: Sequence[str], filters: Sequence[Filter] = (), batch_rows: int = 100_000, keys: Sequence[str] = ()
+):
+    """(keys, features) per chunk of at most `batch_rows` rows, in file order, streamed.
+
+    `keys` is an arrow table of the key columns as stored; `features` a DataFrame of `columns` with numerics as float64
+    (missing as NaN), the types logged model signatures expect.
+    """
+    ds = data.resolve(con, dataset)
+    cols = data.columns(con, ds)
+    where, where_params = compile_filters(filters, cols)
+    src, src_params = data.source(ds)
+    # Features get private names, so a column that is both key and feature keeps its stored type as a key.
+    picked = [ident(k) for k in keys] + [
+        f"{f'CAST({ident(c)} AS DOUBLE)' if is_numeric(cols[c]) else ident(c)} AS {ident(f'__feature_{i}')}" for i, c in enumerate(columns)
+    ]
+    sql = f"SELECT {', '.join(picked) or 'NULL AS __none'} FROM {src} WHERE {where}"
+    n_keys = len(keys)
+
+    def split(table: pa.Table) -> tuple[pa.Table, pd.DataFrame]:
+        features = table.select(list(range(n_keys, n_keys + len(columns)))).rename_columns(list(columns))
+        return table.select(list(range(n_keys))), features.to_pandas()
+
+    with con.cursor() as cursor:
+        try:
+            reader = cursor.sql(sql, params=[*src_params, *where_params]).to_arrow_reader(batch_rows)
+            pending, held = [], 0
+            for batch in reader:
+                pending.append(batch)
+                held += batch.num_rows
+                while held >= batch_rows:  # exact-size chunks: output row groups and progress do not depend on file sizes
+                    table = pa.Table.from_batches(pending)
+                    yield split(table.slice(0, batch_rows))
+                    rest = table.slice(batch_rows)
+                    pending, held = rest.to_batches(), rest.num_rows
+            if held:
+                yield split(pa.Table.from_batches(pending))
+        except duckdb.Error as err:
+            raise DataError(f"Cannot read dataset {ds.name!r}: {str(err).strip().splitlines()[0]}") from None
+
+
+def read_ahead(chunks: Iterator):
+    """Yields the items of `chunks`, reading the next one in a thread while the caller works on this one.
+
+    DuckDB and the model both release the GIL, so reading overlaps scoring; one chunk ahead bounds the memory.
+    """
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="score-read") as pool:
+        ahead = pool.submit(next, chunks, None)
+        try:
+            while (item := ahead.result()) is not None:
+                ahead = pool.submit(next, chunks, None)
+                yield item
+        finally:
+            wait([ahead])  # a generator cannot be closed while it runs
+            chunks.close()
+
+
+def positive_scores(scorer: Scorer, features: pd.DataFrame) -> np.ndarray:
+    """P(positive) per row from the pyfunc model (logged with predict_proba: the second column)."""
+    try:
+        out = scorer.load().model.predict(features)
+    except mlflow.exceptions.MlflowException as err:
+        raise DataError(f"The model refused the rows: {_mlflow_error(err)}") from None
+    out = np.asarray(out.to_numpy() if isinstance(out, pd.DataFrame | pd.Series) else out, dtype="float64")
+    return out[:, 1] if out.ndim == 2 and out.shape[1] == 2 else out.reshape(len(features))
+
+
+class Progress:
+    """Progress lines to stderr, at most one a second: `[   1.2s] message`."""
+
+    def __init__(self, stream=None, every_s: float = 1.0):
+        self.stream, self.every_s = stream, every_s
+        self.began = self.last = time.monotonic()
+
+    def __call__(self, message: str, force: bool = True) -> None:
+        now = time.monotonic()
+        if force or now - self.last >= self.every_s:
+            self.last = now
+            print(f"[{now - self.began:7.1f}s] {message}", file=self.stream or sys.stderr, flush=True)
+
+
+def _partial(out: Path) -> Path:
+    return out.with_name(out.name + ".partial")
+
+
+def _check_out(out: Path, ds) -> Path:
+    out = Path(out).expanduser().resolve()
+    if out.is_dir():
+        raise DataError(f"--out {out} is a folder; give a file path such as {out / 'scores.parquet'}.")
+    if out == ds.path or (ds.path.is_dir() and out.is_relative_to(ds.path)):
+        raise DataError(f"--out {out} is inside the dataset {ds.name} being scored; write the scores elsewhere.")
+    return out
+
+
+def score(
+    model: str,
+    dataset: str,
+    out: Path | str,
+    chunk_rows: int | None = None,
+    keys: Sequence[str] | None = None,
+    threshold: float | None = None,
+    filters: Sequence[Filter] = (),
+    log: Progress | None = None,
+) -> dict:
+    """Scores every row of the dataset into a parquet file at `out` (written whole or not at all); returns the CLI result."""
+    log = log or Progress()
+    began = time.perf_counter()
+    chunk_rows = settings.get("score_chunk_rows") if chunk_rows is None else chunk_rows
+    if chunk_rows <= 0:
+        raise DataError(f"--chunk-rows must be a positive whole number, not {chunk_rows}.")
+    con = data.connect()
+    ds = data.resolve(con, dataset)
+    out = _check_out(Path(out), ds)
+    scorer = resolve(model)
+    cut, cut_from = scorer.threshold(threshold)  # before loading the model: a missing threshold fails fast
+    cols = data.columns(con, ds)
+    inputs, keys = plan(cols, scorer, keys, ds.name)
+    total = _row_count(con, ds, cols, filters)
+    named = f"{scorer.name} v{scorer.version}" if scorer.version else model
+    log(f"scoring {ds.name} ({f'{total:,} rows' if total is not None else 'rows unknown'}) with {named}, threshold {cut:g} ({cut_from}); keys: {', '.join(keys) or 'none'}")  # fmt: skip
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = _partial(out)
+    rows = flagged = 0
+    writer = None
+    try:
+        for key_table, features in read_ahead(scoring_batches(con, ds, inputs, filters, chunk_rows, keys)):
+            scores = positive_scores(scorer, features)
+            decision = (scores >= cut).astype(np.int8)
+            chunk = pa.Table.from_arrays(
+                [*key_table.columns, pa.array(scores, pa.float64()), pa.array(decision, pa.int8())], names=[*keys, *OUTPUT_COLUMNS]
+            )
+            if writer is None:
+                writer = pq.ParquetWriter(partial, chunk.schema)
+            writer.write_table(chunk)
+            rows += len(scores)
+            flagged += int(decision.sum())
+            log(f"scored {rows:,}{f' of {total:,}' if total else ''} rows, {flagged:,} flagged", force=False)
+        if writer is None:  # no rows: still a file with the columns, so downstream readers see the schema
+            writer = pq.ParquetWriter(partial, _empty_schema(con, ds, keys))
+        writer.close()
+        writer = None
+        os.replace(partial, out)
+    finally:
+        if writer is not None:
+            with contextlib.suppress(Exception):  # already failing: the first error is the one to report
+                writer.close()
+        partial.unlink(missing_ok=True)
+    seconds = time.perf_counter() - began
+    log(f"wrote {rows:,} rows ({flagged:,} flagged) to {out} in {seconds:.1f} s ({rows / max(seconds, 1e-9):,.0f} rows/s)")
+    return {
+        "status": "FINISHED",
+        "model": model,
+        "name": scorer.name,
+        "version": scorer.version,
+        "run_id": scorer.run_id,
+        "threshold": cut,
+        "threshold_from": cut_from,
+        "rows": rows,
+        "positives_flagged": flagged,
+        "keys": keys,
+        "out": str(out),
+        "seconds": round(seconds, 3),
+    }
+
+
+def _row_count(con, ds, cols: dict[str, str], filters: Sequence[Filter]) -> int | None:
+    """Rows to score, for progress: parquet answers from its footers; CSV would need a whole extra scan."""
+    if ds.format != "parquet":
+        return None
+    where, where_params = compile_filters(filters, cols)
+    src, src_params = data.source(ds)
+    try:
+        return int(con.execute(f"SELECT count(*) FROM {src} WHERE {where}", [*src_params, *where_params]).fetchone()[0])
+    except duckdb.Error as err:
+        raise DataError(f"Cannot read dataset {ds.name!r}: {str(err).strip().splitlines()[0]}") from None
+
+
+def _empty_schema(con, ds, keys: Sequence[str]) -> pa.Schema:
+    src, params = data.source(ds)
+    picked = ", ".join(ident(k) for k in keys) or "NULL AS __none"
+    stored = con.cursor().sql(f"SELECT {picked} FROM {src} LIMIT 0", params=params).to_arrow_table().schema
+    fields = [stored.field(k) for k in keys]
+    return pa.schema([*fields, pa.field("score", pa.float64()), pa.field("decision", pa.int8())])
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m core.score",
+        description="Score every row of a dataset with a model; write key columns, score and decision to parquet. "
+        "Progress goes to stderr; the last stdout line is one JSON object.",
+        epilog="Output rows keep the input's order. `decision` is int8: 1 where score >= threshold, else 0. "
+        "The file appears at --out only when complete (it is written to <out>.partial and renamed).",
+    )
+    parser.add_argument("--model", required=True, help="an MLflow model URI: models:/NAME@champion, models:/NAME/3, runs:/RUN_ID/model")
+    parser.add_argument("--data", required=True, help="dataset name or path under the data root (WB_DATA_ROOT)")
+    parser.add_argument("--out", required=True, type=Path, help="parquet file to write")
+    parser.add_argument("--chunk-rows", type=int, help="rows per chunk (default: the score_chunk_rows setting, WB_SCORE_CHUNK_ROWS)")
+    parser.add_argument(
+        "--keys",
+        nargs="*",
+        metavar="COL",
+        help="columns to copy to the output; default: columns named id or ending in _id that the model does not read, "
+        "plus the training run's time column if the dataset has it (--keys with no names copies none)",
+    )
+    parser.add_argument("--threshold", type=float, help="decision cut; default: the version's saved threshold, else its run's")
+    parser.add_argument("--filter", nargs="+", action="append", metavar="'COL OP VALUE'", help="score only the rows that pass")
+    return parser.parse_args(argv)
+
+
+def _stop(signum, frame):
+    raise SystemExit(128 + signum)
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    logging.getLogger("mlflow").setLevel(logging.ERROR)  # keep stderr for our progress lines
+    args = parse_args(argv)
+    # A scheduler stops jobs with SIGTERM: unwind so score() removes its .partial file.
+    previous = signal.signal(signal.SIGTERM, _stop) if threading.current_thread() is threading.main_thread() else None
+    try:
+        filters = [parse_filter(text) for group in args.filter or [] for text in group]
+        result = score(args.model, args.data, args.out, args.chunk_rows, args.keys, args.threshold, filters)
+    except WorkbenchError as err:
+        message = str(err).strip().splitlines()[0]
+        print(f"error: {message}", file=sys.stderr)
+        print(json.dumps({"status": "FAILED", "model": args.model, "error": message}))
+        return 2
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
