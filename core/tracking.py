@@ -2,18 +2,34 @@
 
 from __future__ import annotations
 
+import urllib.request
+
 import mlflow
 from mlflow.tracking import MlflowClient
 
 from core import settings
+from core.errors import RegistryError
 
 TAG = "wb."  # our run tags: wb.pid, wb.family, wb.dataset, wb.error, wb.time_column
 
 
 def client() -> MlflowClient:
+    """The tracking client; a tracking server that does not answer is a RegistryError at once, not minutes of retries."""
     uri = settings.get("tracking_uri")
+    if uri.startswith(("http://", "https://")):
+        _check_server(uri)
     mlflow.set_tracking_uri(uri)
     return MlflowClient(uri)
+
+
+def _check_server(uri: str) -> None:
+    try:
+        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=3) as reply:
+            if reply.status == 200:
+                return
+    except OSError:
+        pass
+    raise RegistryError(f"Cannot reach the MLflow tracking server at {uri}; start it or fix MLFLOW_TRACKING_URI.")
 
 
 def experiment_id(name: str) -> str:

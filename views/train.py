@@ -162,7 +162,7 @@ download_col.download_button(
 @st.fragment(run_every=2)
 def job_board():
     st.header("Jobs")
-    table = jobs.list_jobs()
+    table = ui.or_stop(jobs.list_jobs)
     if table.empty:
         st.caption("No training runs yet.")
         return

@@ -337,3 +337,12 @@ def test_the_lifecycle_against_a_team_mlflow_server(mlflow_server, demo_root, mo
     assert registry.champion("team-model") == 1
     assert _moves("team-model") == [("promote", None, 1), ("promote", 1, 2), ("rollback", 2, 1)]
     assert registry.history("team-model")["gate_passed"].tolist() == [None, True, None]
+
+
+def test_an_unreachable_tracking_server_exits_2_with_one_line(monkeypatch, capsys):
+    from core import registry as cli
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
+    assert cli.main(["history", "--model", "anything"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "error: Cannot reach the MLflow tracking server at http://127.0.0.1:9; start it or fix MLFLOW_TRACKING_URI."

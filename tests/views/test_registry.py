@@ -69,3 +69,16 @@ def test_the_page_opens_through_the_app(train_env, demo_run):
     at.switch_page("views/registry.py").run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.title[0].value == "Registry"
+
+
+def test_an_unreachable_tracking_server_is_one_clear_error_and_explore_still_works(train_env, monkeypatch):
+    import time
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")  # nothing listens on the discard port
+    began = time.monotonic()
+    for page in ("views/registry.py", "views/diagnostics.py", "views/train.py"):
+        at = run(page)
+        assert any("Cannot reach the MLflow tracking server at http://127.0.0.1:9" in e.value for e in at.error), page
+    assert time.monotonic() - began < 60  # no minutes of HTTP retries
+    at = run("views/explore.py")
+    assert not at.error and at.dataframe, [e.value for e in at.error]
