@@ -11,7 +11,6 @@ from core.plots import overview as overview_plots
 from core.plots import segments as segment_plots
 from core.plots import threshold as threshold_plots
 
-FIXED = ("row", "y", "score", "score_raw", "time")
 TABS = ["Overview", "Calibration", "Threshold", "Over time", "Segments", "Explain"]
 STEP = 0.0001  # the threshold slider's resolution
 
@@ -73,7 +72,7 @@ if st.session_state.get("diag.cut_run") != run_id:  # another run: start from it
     for key in ("diag.threshold", "diag.cut"):
         st.session_state.pop(key, None)
 predictions = ui.or_stop(ui.run_predictions, run_id)
-segment_columns = [c for c in predictions.columns if c not in FIXED]
+segment_columns = diagnose.segment_columns(predictions)
 st.caption(f"**{run.name}** · {run.family} on `{run.dataset}` · target `{run.target}` · {len(predictions):,} test rows · run `{run_id}`")
 
 # --- Filter for every tab --------------------------------------------------------------------------
