@@ -1,5 +1,8 @@
 """The few exception types the workbench raises; each message says what to fix."""
 
+import json
+import sys
+
 
 class WorkbenchError(Exception):
     """A user-facing problem: pages show it with st.error, CLIs exit 2 with it."""
@@ -27,3 +30,12 @@ class RegistryError(WorkbenchError):
 
 class GateFailed(RegistryError):
     """A promotion the gate refuses; the message names the failed rule."""
+
+
+def failed(err: WorkbenchError, **fields) -> int:
+    """What a CLI does with a user error: one `error:` line on stderr, a JSON object with `fields` and the error
+    as the last stdout line, exit code 2."""
+    message = str(err).splitlines()[0]
+    print(f"error: {message}", file=sys.stderr)
+    print(json.dumps({**fields, "error": message}))
+    return 2

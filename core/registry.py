@@ -30,7 +30,7 @@ from mlflow.utils.validation import MAX_MODEL_REGISTRY_TAG_VALUE_LENGTH
 
 from core import audit, runs, tracking
 from core.compare import COMPARE_COLUMNS, GATE_COLUMNS, compare, gate, paired_bootstrap, paired_scores, registered_model, version_of
-from core.errors import GateFailed, RegistryError, WorkbenchError
+from core.errors import GateFailed, RegistryError, WorkbenchError, failed
 from core.metrics import HEADLINE
 from core.sql import parse_filter
 
@@ -350,10 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = _run(args)
     except WorkbenchError as err:
-        message = str(err).splitlines()[0]
-        print(f"error: {message}", file=sys.stderr)
-        print(json.dumps({"model": args.model, "error": message}))
-        return 2
+        return failed(err, model=args.model)
     print(json.dumps(result, ensure_ascii=False))
     return 0
 

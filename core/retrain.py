@@ -18,7 +18,7 @@ import sys
 
 from core import registry, tracking, train
 from core.compare import run_spec, version_of
-from core.errors import RegistryError, WorkbenchError
+from core.errors import RegistryError, WorkbenchError, failed
 from core.spec import TrainSpec
 
 
@@ -70,13 +70,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = retrain(args.model, args.data, args.run_id)
     except WorkbenchError as err:
-        message = str(err).splitlines()[0]
         run_id = getattr(err, "run_id", args.run_id)
         if run_id:
-            tracking.fail(run_id, message)
-        print(f"error: {message}", file=sys.stderr)
-        print(json.dumps({"model": args.model, "error": message}))
-        return 2
+            tracking.fail(run_id, str(err).splitlines()[0])
+        return failed(err, model=args.model)
     print(json.dumps(result, ensure_ascii=False))
     return 0
 

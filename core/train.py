@@ -33,7 +33,7 @@ from sklearn.frozen import FrozenEstimator
 
 import models
 from core import data, demo, metrics, settings, stream, tracking
-from core.errors import DataError, JobError, SpecError, WorkbenchError
+from core.errors import DataError, JobError, SpecError, WorkbenchError, failed
 from core.search import search
 from core.spec import TrainSpec, flatten
 from core.split import split_labels
@@ -381,13 +381,10 @@ def main(argv: list[str] | None = None) -> int:
         run_id = args.run_id
         result = train(spec, run_id=run_id, resume=bool(args.resume))
     except WorkbenchError as err:
-        message = str(err).splitlines()[0]
         run_id = getattr(err, "run_id", run_id)
         if run_id:
-            tracking.fail(run_id, message)
-        print(f"error: {message}", file=sys.stderr)
-        print(json.dumps({"run_id": run_id, "status": "FAILED", "error": message}))
-        return 2
+            tracking.fail(run_id, str(err).splitlines()[0])
+        return failed(err, run_id=run_id, status="FAILED")
     print(json.dumps(result))
     return 0
 

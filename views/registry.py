@@ -81,7 +81,7 @@ st.header("Promote or roll back")
 promote_col, rollback_col = st.columns(2)
 with promote_col:
     version = st.selectbox("Version to promote", numbers, key="registry.promote_version")
-    reason = st.text_input("Reason", key="registry.promote_reason", placeholder="why this version serves now")
+    reason = st.text_input("Reason", key="registry.promote_reason", help="Why this version serves now; kept in the history")
     sure = st.checkbox(f"Yes, make version {version} the champion", key="registry.promote_sure")
     with ui.shown_errors():
         if st.button("Promote", type="primary", key="registry.promote", disabled=not (sure and reason.strip())):
@@ -89,7 +89,7 @@ with promote_col:
             st.session_state.pop("registry.promote_sure")
             st.rerun()
 with rollback_col:
-    reason_back = st.text_input("Reason", key="registry.rollback_reason", placeholder="why the previous champion returns")
+    reason_back = st.text_input("Reason", key="registry.rollback_reason", help="Why the previous champion returns; kept in the history")
     sure_back = st.checkbox("Yes, go back to the previous champion", key="registry.rollback_sure")
     with ui.shown_errors():
         if st.button("Roll back", key="registry.rollback", disabled=not (sure_back and reason_back.strip())):
