@@ -22,8 +22,9 @@ def test_press_promote_and_see_the_champion_change(app_url, app_store, demo_root
     expect(page.get_by_text("No champion yet")).to_be_visible()
     page.get_by_role("combobox", name="Model").click()  # several models may exist in this store: pick ours
     page.get_by_role("option", name="browser-test").click()
-    page.get_by_label("Reason").first.fill("first champion, from the browser")
-    page.get_by_label("Reason").first.press("Enter")
+    reason = page.get_by_role("textbox", name="Reason", exact=True).first  # not the "Help for Reason" button
+    reason.fill("first champion, from the browser")
+    reason.press("Enter")
     page.get_by_text(f"Yes, make version {version} the champion").click()
     page.get_by_role("button", name="Promote", exact=True).click()
     expect(page.get_by_text(f"Champion: version {version}")).to_be_visible()
