@@ -35,9 +35,14 @@ DEVICE_X_CHANNEL = {("desktop", "video"): 0.50, ("mobile", "social"): 0.35, ("mo
 PLACEMENTS = {"feed": 0.30, "banner": 0.25, "sidebar": 0.15, "interstitial": 0.10, "native": 0.15, "rewarded": 0.05}
 PLACEMENT_EFFECT = {"feed": 0.10, "banner": -0.35, "sidebar": -0.45, "interstitial": 0.05, "native": 0.25, "rewarded": 0.40}  # fmt: skip
 HOUR_WEIGHTS = np.array([2, 1, 1, 1, 1, 2, 3, 5, 6, 6, 6, 6, 7, 6, 6, 6, 7, 8, 9, 10, 10, 9, 6, 4], dtype=float)
+# Each campaign runs one offer; the offer, which a model can see, carries most of a campaign's effect.
+OFFERS = {"none": 0.55, "discount": 0.25, "free_trial": 0.12, "bundle": 0.08}
+OFFER_EFFECT = {"none": -0.15, "discount": 0.25, "free_trial": 0.60, "bundle": 0.35}
 N_CAMPAIGNS, N_NEW_CAMPAIGNS, N_SITES = 2000, 20, 50_000
 INTERCEPT = -3.5
-DRIFT_DAYS = 14
+# Drift ramps in over the last DRIFT_DAYS: more social traffic, new free-trial campaigns, and conversion
+# falling by DRIFT_LEVEL in log-odds by the last day (the model overestimates; calibration drifts).
+DRIFT_DAYS, DRIFT_LEVEL, DRIFT_SOCIAL_SHARE = 14, 0.2, 0.2
 # Known only after the outcome (revenue) or only to the simulator (true_p): never features.
 NOT_FEATURES = ("revenue", "true_p")
 
@@ -78,7 +83,8 @@ def generate(rows: int, days: int, seed: int = 7) -> pa.Table:
     seconds = day * 86_400 + hour * 3_600 + rng.integers(0, 3_600, size=n)
     order = np.argsort(seconds, kind="stable")
     seconds, hour, day = seconds[order], hour[order], day[order]
-    late = day >= days - DRIFT_DAYS
+    ramp = np.clip((day - (days - DRIFT_DAYS) + 1) / DRIFT_DAYS, 0, 1)  # 0 before the drift, 1 on the last day
+    late = ramp > 0
 
     country = _pick(rng, COUNTRIES, n)
     device = _pick(rng, DEVICES, n)
@@ -90,11 +96,12 @@ def generate(rows: int, days: int, seed: int = 7) -> pa.Table:
         picked = _pick(rng, options, int(rows_here.sum()))
         os_code[rows_here] = np.array([os_labels.index(o) for o in options])[picked]
     channel = _pick(rng, CHANNELS, n)
+    channel[rng.random(n) < DRIFT_SOCIAL_SHARE * ramp] = list(CHANNELS).index("social")
     placement = _pick(rng, PLACEMENTS, n)
     ad_position = rng.choice(5, size=n, p=[0.35, 0.25, 0.18, 0.12, 0.10]) + 1
 
     campaign = _zipf_ids(rng, n, N_CAMPAIGNS, 0.8)
-    new_campaign = late & (rng.random(n) < 0.06)  # a launch in the last weeks, converting well
+    new_campaign = late & (rng.random(n) < 0.06)  # a free-trial launch in the last weeks, converting well
     campaign[new_campaign] = N_CAMPAIGNS + rng.integers(1, N_NEW_CAMPAIGNS + 1, size=int(new_campaign.sum()))
     site = _zipf_ids(rng, n, N_SITES, 1.05)
     user = rng.integers(1, max(n // 4, 2), size=n)
@@ -104,9 +111,11 @@ def generate(rows: int, days: int, seed: int = 7) -> pa.Table:
     prev_visits = rng.negative_binomial(1, 0.35, size=n)
     bid_price = np.round(rng.lognormal(-0.6 + 0.3 * (channel == list(CHANNELS).index("search")), 0.5), 3)
 
-    campaign_effect = rng.normal(0, 0.35, size=N_CAMPAIGNS + N_NEW_CAMPAIGNS + 1)
-    campaign_effect[N_CAMPAIGNS + 1 :] = 0.9
-    site_effect = rng.normal(0, 0.2, size=N_SITES + 1)
+    campaign_offer = _pick(rng, OFFERS, N_CAMPAIGNS + N_NEW_CAMPAIGNS + 1)
+    campaign_offer[N_CAMPAIGNS + 1 :] = list(OFFERS).index("free_trial")
+    campaign_effect = _effect(campaign_offer, OFFERS, OFFER_EFFECT) + rng.normal(0, 0.1, size=len(campaign_offer))
+    offer = campaign_offer[campaign]
+    site_effect = rng.normal(0, 0.1, size=N_SITES + 1)
     pair = np.zeros((len(DEVICES), len(CHANNELS)))
     for (dev, chan), value in DEVICE_X_CHANNEL.items():
         pair[list(DEVICES).index(dev), list(CHANNELS).index(chan)] = value
@@ -125,8 +134,7 @@ def generate(rows: int, days: int, seed: int = 7) -> pa.Table:
         + campaign_effect[campaign]
         + site_effect[site]
     )
-    # Drift: social traffic converts much better in the last weeks.
-    logit = logit + 0.7 * (late & (channel == list(CHANNELS).index("social")))
+    logit = logit - DRIFT_LEVEL * ramp
     true_p = 1 / (1 + np.exp(-logit))
     converted = (rng.random(n) < true_p).astype(np.int8)
     revenue = np.where(converted == 1, np.round(rng.lognormal(3.2, 0.8, size=n), 2), 0.0)
@@ -148,6 +156,7 @@ def generate(rows: int, days: int, seed: int = 7) -> pa.Table:
             "os": _strings(os_code, os_labels, missing(0.01)),
             "channel": _strings(channel, list(CHANNELS)),
             "placement": _strings(placement, list(PLACEMENTS)),
+            "offer": _strings(offer, list(OFFERS)),
             "ad_position": pa.array(ad_position.astype(np.int8)),
             "hour": pa.array(hour.astype(np.int8)),
             "session_depth": pa.array(session_depth.astype(np.int32)),

@@ -63,7 +63,7 @@ def search(spec, prep, log) -> dict:
             if family.NAME == "gbdt":
                 extra = {"callbacks": [_pruning_callback(trial, LGB_METRIC[metric])], "eval_metric": LGB_METRIC[metric]}
             try:
-                _, model, _ = fit(spec, prep, params, log, calibrate=False, **extra)
+                _, model, _, _ = fit(spec, prep, params, log, calibrate=False, **extra)
             except optuna.TrialPruned:
                 mlflow.set_tag("wb.trial", "pruned")
                 raise

@@ -20,6 +20,7 @@ import socket
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
@@ -28,6 +29,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 from mlflow.models import infer_signature
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.frozen import FrozenEstimator
 
@@ -117,8 +119,16 @@ def prepare(con, spec: TrainSpec, log: Log) -> Prepared:
     return Prepared(frame, y, labels, features, segments, checks)
 
 
+def _connect_and_prepare(spec: TrainSpec, log: Log) -> tuple:
+    con = data.connect()
+    return con, prepare(con, spec, log)
+
+
 def fit(spec: TrainSpec, prep: Prepared, params: dict, log: Log, calibrate: bool = True, **fit_kwargs):
-    """(estimator, model, final): the model adds the prior correction, the final one calibration."""
+    """(estimator, model, final, valid_raw): the model adds the prior correction, the final one calibration.
+
+    valid_raw is the model's score on the valid split when calibrating computed it, else None.
+    """
     family = models.family(spec.model.family)
     X = prep.frame[prep.features]
     train, valid = prep.labels == "train", prep.labels == "valid"
@@ -134,12 +144,44 @@ def fit(spec: TrainSpec, prep: Prepared, params: dict, log: Log, calibrate: bool
         log(f"undersampled negatives to {spec.imbalance.undersample_rate:.0%}: {len(y_train):,} training rows")
     log(f"fitting {family.NAME} on {len(y_train):,} rows", 0.3)
     model.fit(X_train, y_train, eval_set=(X[valid], prep.y[valid]), **fit_kwargs)
-    final = model
+    final, valid_raw = model, None
     if calibrate and spec.calibration != "none":
-        final = CalibratedClassifierCV(FrozenEstimator(model), method=spec.calibration)
-        final.fit(X[valid], prep.y[valid])
+        valid_raw = model.predict_proba(X[valid])[:, 1]
+        final = calibrate_on_scores(model, valid_raw, prep.y[valid], spec.calibration)
         log(f"calibrated ({spec.calibration}) on {int(valid.sum()):,} valid rows", 0.6)
-    return estimator, model, final
+    return estimator, model, final, valid_raw
+
+
+class _GivenScores(ClassifierMixin, BaseEstimator):
+    """Scores a model already gave, passed as X's one column, served back as its predict_proba."""
+
+    def fit(self, X, y):
+        self.classes_ = np.array([0, 1])
+        return self
+
+    def predict_proba(self, X) -> np.ndarray:
+        score = np.asarray(X, dtype=float)[:, 0]
+        return np.column_stack([1 - score, score])
+
+    def predict(self, X) -> np.ndarray:
+        return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
+
+
+def calibrate_on_scores(model, valid_scores: np.ndarray, y_valid: np.ndarray, method: str) -> CalibratedClassifierCV:
+    """`CalibratedClassifierCV(FrozenEstimator(model), method).fit(X_valid, y_valid)`, from the model's scores on X_valid.
+
+    The calibrators see exactly what they would see (sklearn only reads the model's scores), but the valid split is
+    predicted once, here and by the caller's metrics alike, instead of twice.
+    """
+    final = CalibratedClassifierCV(FrozenEstimator(_GivenScores().fit(None, None)), method=method)
+    final.fit(valid_scores.reshape(-1, 1), y_valid)
+    final.estimator = FrozenEstimator(model)
+    for pair in final.calibrated_classifiers_:  # each pair scores X with its estimator, then calibrates
+        pair.estimator = final.estimator
+    for name in ("n_features_in_", "feature_names_in_"):
+        if hasattr(model, name):
+            setattr(final, name, getattr(model, name))
+    return final
 
 
 def calibrated_scores(final, raw: np.ndarray) -> np.ndarray:
@@ -186,6 +228,12 @@ def train(spec: TrainSpec, run_id: str | None = None, log: Log | None = None, re
     log = log or Log()
     family = models.family(spec.model.family)
     params = models.resolve_params(family, spec.model.params)
+    streaming = getattr(family, "STREAMING", False)
+    # Read and check the data while the tracking store opens (DuckDB and numpy work outside the GIL, and opening
+    # the store costs ~1-2 s); an error in reading surfaces below, inside the run.
+    reader = ThreadPoolExecutor(1, thread_name_prefix="prepare")
+    reading = reader.submit(_connect_and_prepare, stream.sample_spec(spec) if streaming else spec, log)
+    reader.shutdown(wait=False)
     exp = tracking.experiment_id(spec.experiment)
     if resume:
         if not getattr(family, "STREAMING", False):
@@ -213,9 +261,8 @@ def train(spec: TrainSpec, run_id: str | None = None, log: Log | None = None, re
         (folder / "spec.yaml").write_text(spec.to_yaml())
         mlflow.log_artifact(str(folder / "spec.yaml"))
         try:
-            con = data.connect()
-            streaming = getattr(family, "STREAMING", False)
-            prep = prepare(con, stream.sample_spec(spec) if streaming else spec, log)
+            con, prep = reading.result()
+            mlflow.log_metric("progress", 0.1)  # prepare's own progress went nowhere: a run is active per thread
             _log_frame(prep.checks, "validation.parquet", folder)
             problem = first_error(prep.checks)
             if problem:
@@ -235,8 +282,8 @@ def train(spec: TrainSpec, run_id: str | None = None, log: Log | None = None, re
                 result = log_results(scores, predictions, importance, None, final, example, rows, folder, log)
             else:
                 _log_fingerprint(fingerprint(con, spec, prep, len(prep.y)), folder)
-                estimator, model, final = fit(spec, prep, params, log)
-                result = _evaluate_and_log(spec, prep, estimator, model, final, folder, log)
+                estimator, model, final, valid_raw = fit(spec, prep, params, log)
+                result = _evaluate_and_log(spec, prep, estimator, model, final, valid_raw, folder, log)
             return {"run_id": mlflow.active_run().info.run_id, **result}
         except WorkbenchError as err:
             mlflow.set_tag("wb.error", str(err))
@@ -247,10 +294,11 @@ def train(spec: TrainSpec, run_id: str | None = None, log: Log | None = None, re
             mlflow.log_artifact(str(folder / "train.log"))
 
 
-def _evaluate_and_log(spec, prep: Prepared, estimator, model, final, folder: Path, log: Log) -> dict:
+def _evaluate_and_log(spec, prep: Prepared, estimator, model, final, valid_raw, folder: Path, log: Log) -> dict:
     X = prep.frame[prep.features]
     test = prep.labels == "test"
-    raw = {part: model.predict_proba(X[prep.labels == part])[:, 1] for part in ("valid", "test")}
+    raw = {"valid": valid_raw, "test": None}
+    raw = {part: model.predict_proba(X[prep.labels == part])[:, 1] if given is None else given for part, given in raw.items()}
     scores = {part: (prep.y[prep.labels == part], calibrated_scores(final, raw[part])) for part in raw}
     predictions = pd.DataFrame(
         {"row": prep.frame.index[test], "y": scores["test"][0], "score": scores["test"][1], "score_raw": raw["test"]}
@@ -268,14 +316,13 @@ def _evaluate_and_log(spec, prep: Prepared, estimator, model, final, folder: Pat
 
 def log_results(scores: dict, predictions, importance, shap_frame, final, example, rows: dict, folder: Path, log: Log) -> dict:
     """Logs metrics per split, predictions, importance, SHAP and the model; returns the CLI result."""
-    out_metrics = {}
-    for part, (y, score) in scores.items():
-        for name, value in metrics.scores(y, score).items():
-            mlflow.log_metric(f"{part}_{name}", value)
-            if part == "test":
-                out_metrics[name] = value
-    for name in HEADLINE:  # the test metrics under their plain names, as the job table reads them
-        mlflow.log_metric(name, out_metrics[name])
+    found = {part: metrics.scores(y, score) for part, (y, score) in scores.items()}
+    out_metrics = found["test"]
+    # One batch: each log_metric call is its own store transaction. The test metrics also go under their plain
+    # names, as the job table reads them.
+    mlflow.log_metrics(
+        {f"{part}_{name}": v for part, values in found.items() for name, v in values.items()} | {n: out_metrics[n] for n in HEADLINE}
+    )
     log(f"test ROC AUC {out_metrics['roc_auc']:.4f}, ECE {out_metrics['ece']:.4f}", 0.7)
     _log_frame(predictions, "predictions.parquet", folder)
     _log_frame(importance.sort_values("importance", ascending=False), "importance.parquet", folder)

@@ -6,7 +6,7 @@ from core import demo
 from core.errors import WorkbenchError
 
 COLUMNS = [
-    "event_date", "event_time", "user_id", "campaign_id", "site_id", "country", "device", "os", "channel", "placement",
+    "event_date", "event_time", "user_id", "campaign_id", "site_id", "country", "device", "os", "channel", "placement", "offer",
     "ad_position", "hour", "session_depth", "dwell_s", "prev_visits", "bid_price", "converted", "revenue", "true_p",
 ]  # fmt: skip
 
@@ -47,11 +47,17 @@ def test_ids_and_missing_values(table):
 
 
 def test_the_last_two_weeks_drift(table):
-    late = table["event_time"] >= table["event_time"].min().normalize() + np.timedelta64(28 - demo.DRIFT_DAYS, "D")
+    day = (table["event_time"] - table["event_time"].min().normalize()).dt.days
+    late, last = day >= 28 - demo.DRIFT_DAYS, day == 27
     new = table["campaign_id"] > demo.N_CAMPAIGNS
     assert new.any() and not (new & ~late).any()
-    social = table["channel"] == "social"
-    assert table.loc[social & late, "converted"].mean() > 1.4 * table.loc[social & ~late, "converted"].mean()
+    assert (table.loc[new, "offer"] == "free_trial").all()  # new ids, but an offer the model has seen
+    social = (table["channel"] == "social").groupby(late).mean()
+    assert social[True] > social[False] + 0.05  # the traffic mix moves
+    # Conversion falls by DRIFT_LEVEL in log-odds by the last day, whatever the mix: the same rows score lower.
+    log_odds = np.log(table["true_p"] / (1 - table["true_p"]))
+    early = log_odds[~late & ~new & (table["channel"] != "social")].mean()
+    assert log_odds[last & ~new & (table["channel"] != "social")].mean() == pytest.approx(early - demo.DRIFT_LEVEL, abs=0.05)
 
 
 def test_same_seed_same_data():
