@@ -21,7 +21,6 @@ import logging
 import math
 import os
 import re
-import sys
 import time
 
 import mlflow
@@ -29,6 +28,7 @@ import pandas as pd
 from mlflow.utils.validation import MAX_MODEL_REGISTRY_TAG_VALUE_LENGTH
 
 from core import audit, runs, tracking
+from core.cli import leave
 from core.compare import COMPARE_COLUMNS, GATE_COLUMNS, compare, gate, paired_bootstrap, paired_scores, registered_model, version_of
 from core.errors import GateFailed, RegistryError, WorkbenchError, failed
 from core.metrics import HEADLINE
@@ -356,4 +356,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    leave(main())

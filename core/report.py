@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from core import diagnose, explain, runs, settings
+from core.cli import leave
 from core.errors import WorkbenchError
 from core.plots import calibration as calibration_plots
 from core.plots import explain as explain_plots
@@ -164,4 +165,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    leave(main())

@@ -14,9 +14,9 @@ import dataclasses
 import json
 import logging
 import os
-import sys
 
 from core import registry, tracking, train
+from core.cli import leave
 from core.compare import run_spec, version_of
 from core.errors import RegistryError, WorkbenchError, failed
 from core.spec import TrainSpec
@@ -79,4 +79,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    leave(main())

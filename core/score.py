@@ -33,6 +33,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from core import data, runs, settings, tracking
+from core.cli import leave
 from core.errors import DataError, RegistryError, WorkbenchError
 from core.sql import Filter, compile_filters, ident, is_numeric, is_temporal, parse_filter
 
@@ -423,4 +424,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    leave(main())

@@ -35,6 +35,7 @@ from sklearn.frozen import FrozenEstimator
 
 import models
 from core import data, demo, metrics, settings, stream, tracking
+from core.cli import leave
 from core.errors import DataError, JobError, SpecError, WorkbenchError, failed
 from core.search import search
 from core.spec import TrainSpec, flatten
@@ -437,7 +438,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    leave(main())
 
 
 PREVIEW_ROWS = 50_000

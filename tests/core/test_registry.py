@@ -96,10 +96,13 @@ def test_register_describes_and_tags_the_version(model, weak_run):
 def test_register_refuses_unfinished_runs_bad_names_and_unknown_runs(train_env):
     client = tracking.client()
     running = client.create_run(tracking.experiment_id("Default"), tags={"wb.family": "gbdt"}).info.run_id
-    with pytest.raises(RegistryError, match="RUNNING, so it cannot be registered"):
-        registry.register(running, "reg-unfinished")
-    with pytest.raises(RegistryError, match="letters, digits"):
-        registry.register(running, "bad/name")
+    try:
+        with pytest.raises(RegistryError, match="RUNNING, so it cannot be registered"):
+            registry.register(running, "reg-unfinished")
+        with pytest.raises(RegistryError, match="letters, digits"):
+            registry.register(running, "bad/name")
+    finally:  # the session's store is shared: a run left RUNNING would count against WB_MAX_JOBS in later tests
+        client.set_terminated(running, "KILLED")
     with pytest.raises(RegistryError, match="No run 0000"):
         registry.register("0" * 32, "reg-unknown")
 
