@@ -109,6 +109,8 @@ def by_group(frame: pd.DataFrame, column: str) -> pd.DataFrame:
         raise DataError(f"The predictions have no column {column!r} to group by.")
     y, score = binary_arrays(frame["y"], frame["score"])
     codes, groups = pd.factorize(frame[column], use_na_sentinel=False)
+    if isinstance(groups, pd.CategoricalIndex):  # a prepared frame's column (diagnose.prepared): the values, not categories
+        groups = groups.astype(groups.categories.dtype)
     table = pd.DataFrame(
         {
             "group": groups,

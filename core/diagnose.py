@@ -5,8 +5,10 @@ The page calls these one by one (cached per run and filter); the report and the 
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from core import calibration, explain, metrics, rolling, slices, threshold
@@ -39,6 +41,19 @@ class Options:
 def segment_columns(frame: pd.DataFrame) -> list[str]:
     """The segment columns a run's predictions carry."""
     return [c for c in frame.columns if c not in FIXED]
+
+
+def prepared(frame: pd.DataFrame) -> pd.DataFrame:
+    """The predictions in ascending score order, segment columns as categoricals; a prepared frame comes back as is.
+
+    Every tab sorts by score and groups by segment many times over: numpy sorts sorted scores ~15x faster, and
+    grouping a categorical reads its codes instead of hashing text. Values and row keys are unchanged.
+    """
+    text = [c for c in segment_columns(frame) if not isinstance(frame[c].dtype, pd.CategoricalDtype)]
+    out = frame.astype({c: "category" for c in text}) if text else frame  # before the reorder: codes move faster than text
+    if not out["score"].is_monotonic_increasing:
+        out = out.iloc[np.argsort(out["score"].to_numpy(), kind="stable")].reset_index(drop=True)
+    return out
 
 
 def headline(frame: pd.DataFrame, resamples: int = 200) -> pd.DataFrame:
@@ -95,43 +110,60 @@ def shap_by(shap: pd.DataFrame, column: str) -> pd.DataFrame:
 
 
 def everything(frame: pd.DataFrame, shap: pd.DataFrame | None, options: Options = Options()) -> dict:
-    """Every table the page shows at the given options, by name (what metrics.json holds)."""
-    out = {
-        "headline": headline(frame, options.resamples),
-        "calibration": calibration_compare(frame, options.bins, options.strategy),
-        "reliability_raw": reliability(frame, "score_raw", options.bins, options.strategy),
-        "reliability": reliability(frame, "score", options.bins, options.strategy),
-        "gain_lift": gain_lift(frame),
-    }
-    roc, pr = curves(frame)
-    out["roc"], out["pr"] = roc, pr
-    valued = threshold.with_profit(threshold.threshold_frame(frame), options.value_tp, options.cost_fp, options.cost_fn)
-    out["threshold_suggestions"] = threshold.suggestions(
-        valued,
-        options.value_tp,
-        options.cost_fp,
-        options.cost_fn,
-        options.min_precision,
-        options.min_recall,
-        options.top_share,
-        options.capacity,
-    )
-    cut = chosen_threshold(out["threshold_suggestions"], options)
-    out["threshold_at"] = threshold.at(valued, cut).to_frame().T.infer_objects().assign(chosen=cut)
-    out["threshold_curve"] = valued
-    if "time" in frame:
-        out["windows"] = rolling.windows(
-            frame, options.window_days, options.step_days, threshold=cut, conversion_days=options.conversion_days
-        )
+    """Every table the page shows at the given options, by name (what metrics.json holds).
+
+    The segment tables need no cut, so a second thread makes them while this one finds the cut (numpy's sorts and
+    sums run outside the GIL, so on 2 cores the wall time is about two thirds of the compute time)."""
+    frame = prepared(frame)
     columns = segment_columns(frame)
+    with ThreadPoolExecutor(1, thread_name_prefix="segments") as pool:
+        by_segment = pool.submit(_segment_tables, frame, columns, options)
+        out = {
+            "headline": headline(frame, options.resamples),
+            "calibration": calibration_compare(frame, options.bins, options.strategy),
+            "reliability_raw": reliability(frame, "score_raw", options.bins, options.strategy),
+            "reliability": reliability(frame, "score", options.bins, options.strategy),
+            "gain_lift": gain_lift(frame),
+        }
+        out["roc"], out["pr"] = curves(frame)
+        valued = threshold.with_profit(threshold.threshold_frame(frame), options.value_tp, options.cost_fp, options.cost_fn)
+        out["threshold_suggestions"] = threshold.suggestions(
+            valued,
+            options.value_tp,
+            options.cost_fp,
+            options.cost_fn,
+            options.min_precision,
+            options.min_recall,
+            options.top_share,
+            options.capacity,
+        )
+        cut = chosen_threshold(out["threshold_suggestions"], options)
+        out["threshold_at"] = threshold.at(valued, cut).to_frame().T.infer_objects().assign(chosen=cut)
+        out["threshold_curve"] = valued
+        if "time" in frame:
+            out["windows"] = rolling.windows(
+                frame, options.window_days, options.step_days, threshold=cut, conversion_days=options.conversion_days
+            )
+        segment_tables = by_segment.result()
+    for column in columns:
+        out[f"segments.{column}"] = segment_tables[f"segments.{column}"]
+        out[f"calibration_by.{column}"] = segment_tables[f"calibration_by.{column}"]
+        out[f"parity.{column}"] = slices.parity(frame, column, cut)
+    if columns:
+        out["slices"] = segment_tables["slices"]
+    if shap is not None:
+        out["shap_importance"] = explain.mean_abs(shap)
+    return out
+
+
+def _segment_tables(frame: pd.DataFrame, columns: list[str], options: Options) -> dict:
+    """The per-segment tables that need no cut: segment metrics and calibration by each column, and the slices."""
+    out = {}
     for column in columns:
         out[f"segments.{column}"] = slices.segment_metrics(frame, column, options.segment_metric)
         out[f"calibration_by.{column}"] = calibration.by_group(frame, column)
-        out[f"parity.{column}"] = slices.parity(frame, column, cut)
     if columns:
         out["slices"] = slices.find_slices(frame, columns, min_rows=options.slice_min_rows)
-    if shap is not None:
-        out["shap_importance"] = explain.mean_abs(shap)
     return out
 
 

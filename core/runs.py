@@ -162,6 +162,13 @@ def version_run(model: str, version: str) -> str:
     return found.run_id
 
 
+def segment_values(frame: pd.DataFrame, column: str) -> list[str]:
+    """The distinct values of a segment column as sorted text, missing left out: the filter's choices.
+
+    Only the distinct values become text, so a categorical column (diagnose.prepared) costs a pass over its codes."""
+    return sorted({str(v) for v in pd.unique(frame[column].dropna())})
+
+
 def subset(frame: pd.DataFrame, filters) -> pd.DataFrame:
     """The prediction rows that pass every (column, op, value) filter on its segment columns."""
     keep = pd.Series(True, index=frame.index)

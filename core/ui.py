@@ -11,7 +11,7 @@ import duckdb
 import pandas as pd
 import streamlit as st
 
-from core import catalog, data, explain, runs, settings
+from core import catalog, data, diagnose, explain, runs, settings
 from core.errors import WorkbenchError
 
 
@@ -113,8 +113,9 @@ def param_widget(param, key: str, container=st):
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def run_predictions(run_id: str) -> pd.DataFrame:
-    """A finished run's predictions, read once per process (artifacts of a finished run do not change); do not mutate."""
-    return runs.predictions(run_id)
+    """A finished run's predictions, read once per process (artifacts of a finished run do not change) and prepared for
+    the tabs (`diagnose.prepared`: in score order, segments as categoricals); do not mutate."""
+    return diagnose.prepared(runs.predictions(run_id))
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)

@@ -81,7 +81,7 @@ with st.expander("Filter (applies to every tab)", expanded=bool(filters)):
     if segment_columns:
         column_col, value_col, add_col = st.columns([2, 3, 1], vertical_alignment="bottom")
         column = column_col.selectbox("Segment column", segment_columns, key="diag.filter_column")
-        options = sorted(predictions[column].dropna().astype(str).unique().tolist())
+        options = runs.segment_values(predictions, column)
         values = value_col.multiselect("Values", options, key="diag.filter_values")
         if add_col.button("Add", key="diag.filter_add", disabled=not values):
             filters.append((column, "in", tuple(values)) if len(values) > 1 else (column, "=", values[0]))

@@ -41,15 +41,16 @@ def beeswarm(frame: pd.DataFrame, seed: int = 0) -> go.Figure:
     position = len(order) - 1 - frame["feature"].map({f: i for i, f in enumerate(order)}).to_numpy(dtype=float)
     y = position + np.random.default_rng(seed).uniform(-0.35, 0.35, len(frame))  # jitter only spreads the dots
     ranked = frame["colour"].notna().to_numpy()
-    hover = "%{customdata[0]}<br>value = %{customdata[1]}<br>SHAP = %{x:.4g}<br>row %{customdata[2]}<extra></extra>"
-    custom = np.column_stack([frame["feature"].astype(str), frame["value"].astype(str), frame["row"].astype(str)])
+    # One text per point: plotly serialises a list of strings ~10x faster than a 3-column object customdata.
+    text = (frame["feature"].astype(str) + "<br>value = " + frame["value"].astype(str) + "<br>row " + frame["row"].astype(str)).to_numpy()
+    hover = "%{hovertext}<br>SHAP = %{x:.4g}<extra></extra>"
     fig = go.Figure()
     fig.add_scatter(
         x=frame["shap"][ranked],
         y=y[ranked],
         mode="markers",
         name="value rank",
-        customdata=custom[ranked],
+        hovertext=text[ranked].tolist(),
         hovertemplate=hover,
         marker=dict(
             size=5,
@@ -66,7 +67,7 @@ def beeswarm(frame: pd.DataFrame, seed: int = 0) -> go.Figure:
         y=y[~ranked],
         mode="markers",
         name="text or missing",
-        customdata=custom[~ranked],
+        hovertext=text[~ranked].tolist(),
         hovertemplate=hover,
         marker=dict(size=5, opacity=0.6, color=NO_RANK),
     )

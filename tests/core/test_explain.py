@@ -188,6 +188,7 @@ def test_figures_build_with_the_expected_traces(shap):
     swarm = figures.beeswarm(explain.beeswarm(shap))
     assert [(t.type, t.name) for t in swarm.data] == [("scatter", "value rank"), ("scatter", "text or missing")]
     assert len(swarm.data[0].x) == 3 and len(swarm.data[1].x) == 5
+    assert all(t.startswith("spend<br>value = ") for t in swarm.data[0].hovertext) and "%{hovertext}" in swarm.data[0].hovertemplate
     assert (np.abs(np.asarray(swarm.data[0].y) - 1) <= 0.35).all()  # spend, the top feature, on the top strip
     assert list(swarm.layout.yaxis.ticktext) == ["spend", "channel"] and list(swarm.layout.yaxis.tickvals) == [1, 0]
     by_text = figures.dependence(explain.dependence(shap, "spend", "channel"), "spend", "channel")

@@ -69,3 +69,11 @@ def test_subset_keeps_rows_passing_every_filter():
     assert runs.subset(frame, []).index.tolist() == [0, 1, 2, 3]
     with pytest.raises(RegistryError, match="not among"):
         runs.subset(frame, [("country", "=", "DE")])
+
+
+def test_segment_values_are_sorted_text_without_missing_for_text_and_categorical_columns():
+    frame = pd.DataFrame({"channel": pd.array(["social", None, "email", "social", "search"], dtype="string"), "hour": [3, 11, 3, None, 2]})
+    assert runs.segment_values(frame, "channel") == ["email", "search", "social"]
+    assert runs.segment_values(frame.astype({"channel": "category"}), "channel") == ["email", "search", "social"]
+    assert runs.segment_values(frame[frame["channel"] != "email"].astype({"channel": "category"}), "channel") == ["search", "social"]
+    assert runs.segment_values(frame, "hour") == ["11.0", "2.0", "3.0"]  # as the filter compares: text
