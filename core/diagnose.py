@@ -144,10 +144,11 @@ def everything(frame: pd.DataFrame, shap: pd.DataFrame | None, options: Options 
             out["windows"] = rolling.windows(
                 frame, options.window_days, options.step_days, threshold=cut, conversion_days=options.conversion_days
             )
+        calibration_by = {column: calibration.by_group(frame, column) for column in columns}  # evens out the two threads
         segment_tables = by_segment.result()
     for column in columns:
         out[f"segments.{column}"] = segment_tables[f"segments.{column}"]
-        out[f"calibration_by.{column}"] = segment_tables[f"calibration_by.{column}"]
+        out[f"calibration_by.{column}"] = calibration_by[column]
         out[f"parity.{column}"] = slices.parity(frame, column, cut)
     if columns:
         out["slices"] = segment_tables["slices"]
@@ -157,11 +158,10 @@ def everything(frame: pd.DataFrame, shap: pd.DataFrame | None, options: Options 
 
 
 def _segment_tables(frame: pd.DataFrame, columns: list[str], options: Options) -> dict:
-    """The per-segment tables that need no cut: segment metrics and calibration by each column, and the slices."""
+    """The per-segment tables that need no cut and take longest: segment metrics by each column, and the slices."""
     out = {}
     for column in columns:
         out[f"segments.{column}"] = slices.segment_metrics(frame, column, options.segment_metric)
-        out[f"calibration_by.{column}"] = calibration.by_group(frame, column)
     if columns:
         out["slices"] = slices.find_slices(frame, columns, min_rows=options.slice_min_rows)
     return out
