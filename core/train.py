@@ -237,7 +237,7 @@ def train(spec: TrainSpec, run_id: str | None = None, log: Log | None = None, re
     reader.shutdown(wait=False)
     exp = tracking.experiment_id(spec.experiment)
     if resume:
-        if not getattr(family, "STREAMING", False):
+        if not streaming:
             raise JobError(f"Run {run_id} is a {family.NAME} run; only hashed_sgd jobs save a checkpoint to resume from.")
         if tracking.client().get_run(run_id).info.status == "FINISHED":
             raise JobError(f"Run {run_id} already finished; there is nothing to resume.")
@@ -298,8 +298,10 @@ def train(spec: TrainSpec, run_id: str | None = None, log: Log | None = None, re
 def _evaluate_and_log(spec, prep: Prepared, estimator, model, final, valid_raw, folder: Path, log: Log) -> dict:
     X = prep.frame[prep.features]
     test = prep.labels == "test"
-    raw = {"valid": valid_raw, "test": None}
-    raw = {part: model.predict_proba(X[prep.labels == part])[:, 1] if given is None else given for part, given in raw.items()}
+    raw = {
+        "valid": model.predict_proba(X[prep.labels == "valid"])[:, 1] if valid_raw is None else valid_raw,
+        "test": model.predict_proba(X[test])[:, 1],
+    }
     scores = {part: (prep.y[prep.labels == part], calibrated_scores(final, raw[part])) for part in raw}
     predictions = pd.DataFrame(
         {"row": prep.frame.index[test], "y": scores["test"][0], "score": scores["test"][1], "score_raw": raw["test"]}
