@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import urllib.request
 
 import mlflow
@@ -9,6 +10,10 @@ from mlflow.tracking import MlflowClient
 
 from core import settings
 from core.errors import RegistryError
+
+# MLflow draws a progress bar on stderr for every artifact download (it reads this at each download); our CLIs print
+# their own progress, and a scheduler's log should not fill with bars. An explicit setting still wins.
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 TAG = "wb."  # our run tags: wb.pid, wb.family, wb.dataset, wb.error, wb.time_column
 
