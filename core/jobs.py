@@ -7,6 +7,7 @@ and `wb.host` tags say where it runs; a RUNNING run whose process is gone is mar
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import socket
@@ -20,6 +21,7 @@ import pandas as pd
 
 from core import settings, tracking
 from core.errors import JobError
+from core.naming import run_name
 from core.spec import TrainSpec
 
 JOB_COLUMNS = ["run_id", "name", "status", "progress", "started", "duration", "family", "roc_auc"]
@@ -81,6 +83,20 @@ def running() -> list[str]:
     return runs.loc[runs["status"].isin(ACTIVE), "run_id"].tolist()
 
 
+def spec_sha(spec: TrainSpec) -> str:
+    """The spec's fingerprint, tagged `wb.spec_sha` on each job: equal specs train the same model."""
+    return hashlib.sha1(spec.to_yaml().encode()).hexdigest()
+
+
+def duplicate_of(spec: TrainSpec) -> str | None:
+    """The id of a RUNNING or SCHEDULED job launched with this very spec, else None."""
+    runs = _reaped_runs()
+    if "tags.wb.spec_sha" not in runs:
+        return None
+    same = runs[runs["status"].isin(ACTIVE) & (runs["tags.wb.spec_sha"] == spec_sha(spec))]
+    return None if same.empty else same["run_id"].iloc[0]
+
+
 def launch(spec: TrainSpec) -> str:
     """Starts a training job and returns its run id; refuses beyond WB_MAX_JOBS running jobs."""
     return _start(spec, ["core.train", "--spec", "{spec}"])
@@ -91,10 +107,11 @@ def launch_retrain(model: str, dataset: str | None = None) -> str:
     from core.retrain import champion_spec  # imports the training code: only when asked
 
     spec = champion_spec(model, dataset)
-    return _start(spec, ["core.retrain", "--model", model, *(["--data", dataset] if dataset else [])], {"wb.retrain.model": model})
+    args = ["core.retrain", "--model", model, *(["--data", dataset] if dataset else [])]
+    return _start(spec, args, {"wb.retrain.model": model}, retrain=True)
 
 
-def _start(spec: TrainSpec, module_args: list[str], tags: dict | None = None) -> str:
+def _start(spec: TrainSpec, module_args: list[str], tags: dict | None = None, retrain: bool = False) -> str:
     limit = settings.get("max_jobs")
     active = running()
     if len(active) >= limit:
@@ -102,8 +119,14 @@ def _start(spec: TrainSpec, module_args: list[str], tags: dict | None = None) ->
     client = tracking.client()
     run = client.create_run(
         tracking.experiment_id(spec.experiment),
-        run_name=f"{spec.model.family} · {spec.dataset}",
-        tags={"wb.family": spec.model.family, "wb.dataset": spec.dataset, "wb.host": socket.gethostname(), **(tags or {})},
+        run_name=run_name(spec, retrain),
+        tags={
+            "wb.family": spec.model.family,
+            "wb.dataset": spec.dataset,
+            "wb.host": socket.gethostname(),
+            "wb.spec_sha": spec_sha(spec),
+            **(tags or {}),
+        },
     )
     run_id = run.info.run_id
     folder = job_dir(run_id)

@@ -3,7 +3,9 @@
     python -m core.retrain --model NAME [--data PATH]
 
 The last stdout line is one JSON object: {"model", "version", "promoted", "gate": [{"rule", "value", "limit", "passed"}],
-"compare": {"champion", "rows", "metrics": [...]}, "run_id"}. Exit 0 whether or not the gate passed; exit 2 with one
+"compare": {"champion", "rows", "metrics": [...]}, "run_id", "threshold": {"cut", "policy", "policy_text", "note"} or null}.
+The new version's cut is re-derived on its own test split with the champion's threshold policy (core.threshold), so the
+retrained champion scores with a cut chosen for it; a champion without a saved cut gives a version without one. Exit 0 whether or not the gate passed; exit 2 with one
 line for bad input (unknown model, no champion, unknown dataset). The Registry page's button runs this as a job.
 """
 
@@ -13,12 +15,14 @@ import argparse
 import dataclasses
 import json
 import logging
+import math
 import os
 
-from core import registry, tracking, train
+from core import registry, runs, threshold, tracking, train
 from core.cli import leave
 from core.compare import run_spec, version_of
 from core.errors import RegistryError, WorkbenchError, failed
+from core.naming import run_name
 from core.spec import TrainSpec
 
 
@@ -31,12 +35,46 @@ def champion_spec(model: str, dataset: str | None = None) -> TrainSpec:
     return dataclasses.replace(spec, dataset=dataset) if dataset else spec
 
 
+def champion_policy(model: str) -> tuple[dict | None, dict | None]:
+    """(policy, saved threshold) of the champion, from its version tags else its run's; (None, None) without a saved cut."""
+    found = version_of(model, registry.CHAMPION)
+    tags = found.tags or {}
+    if runs.saved_threshold(tags) is None:
+        tags = runs.run_tags(found.run_id)
+    return runs.saved_policy(tags), runs.saved_threshold(tags)
+
+
+def rederive_threshold(run_id: str, policy: dict, saved: dict) -> dict:
+    """Cuts the run's test predictions with the policy and saves cut and policy on the run; returns {cut, policy, policy_text, note}.
+
+    When the policy finds no cut there (e.g. every cut now loses money), the champion's cut is kept and `note` says so.
+    """
+    cut = threshold.policy_cut(threshold.threshold_frame(runs.predictions(run_id)), policy)
+    note = ""
+    if math.isnan(cut):
+        cut = saved["threshold"]
+        note = f"{threshold.policy_text(policy)} finds no cut on the new test split: the champion's cut {cut:g} is kept"
+    values = {k: policy["params"].get(k, saved[k]) for k in ("value_tp", "cost_fp", "cost_fn", "capacity")}
+    runs.save_threshold(run_id, cut, **values, policy=policy)
+    return {"cut": cut, "policy": policy, "policy_text": threshold.policy_text(policy), "note": note}
+
+
 def retrain(model: str, dataset: str | None = None, run_id: str | None = None, log: train.Log | None = None) -> dict:
     """Trains, registers, gates against the champion and promotes if the gate passes; returns the CLI result."""
     log = log or train.Log()
     spec = champion_spec(model, dataset)
-    trained = train.train(spec, run_id=run_id, log=log)
-    version = registry.register(trained["run_id"], model)
+    policy, saved = champion_policy(model)  # read first: a policy tag that cannot be read fails before training
+    if run_id is None:  # made here so that the run is named a retrain from its start (core.jobs makes it for a job)
+        run_id = tracking.client().create_run(tracking.experiment_id(spec.experiment), run_name=run_name(spec, retrain=True)).info.run_id
+    try:
+        trained = train.train(spec, run_id=run_id, log=log)
+    except Exception as err:  # the CLI marks the run FAILED with the reason
+        err.run_id = getattr(err, "run_id", run_id)
+        raise
+    cut = rederive_threshold(trained["run_id"], policy, saved) if policy is not None else None
+    if cut is not None:
+        log(f"threshold {cut['cut']:.6g} by the champion's policy, {cut['policy_text']}" + (f" ({cut['note']})" if cut["note"] else ""))
+    version = registry.register(trained["run_id"], model)  # copies the cut and its policy onto the version
     log(f"registered {model} version {version}; comparing with the champion")
     comparison, verdict, against = registry.gate_version(model, version)
     promoted = bool(verdict["passed"].all())
@@ -56,6 +94,7 @@ def retrain(model: str, dataset: str | None = None, run_id: str | None = None, l
         "gate": registry.records(verdict),
         "compare": {"champion": against, "rows": comparison.attrs.get("rows"), "metrics": registry.records(comparison)},
         "run_id": trained["run_id"],
+        "threshold": cut,
     }
 
 

@@ -34,7 +34,7 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.frozen import FrozenEstimator
 
 import models
-from core import data, demo, metrics, settings, stream, tracking
+from core import data, demo, metrics, naming, settings, stream, tracking
 from core.cli import leave
 from core.errors import DataError, JobError, SpecError, WorkbenchError, failed
 from core.search import search
@@ -241,7 +241,7 @@ def train(spec: TrainSpec, run_id: str | None = None, log: Log | None = None, re
             raise JobError(f"Run {run_id} is a {family.NAME} run; only hashed_sgd jobs save a checkpoint to resume from.")
         if tracking.client().get_run(run_id).info.status == "FINISHED":
             raise JobError(f"Run {run_id} already finished; there is nothing to resume.")
-    run = mlflow.start_run(run_id=run_id, experiment_id=None if run_id else exp, run_name=f"{family.NAME} · {spec.dataset}")
+    run = mlflow.start_run(run_id=run_id, experiment_id=None if run_id else exp, run_name=None if run_id else naming.run_name(spec))
     with run, tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         mlflow.set_tags(

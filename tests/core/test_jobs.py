@@ -17,20 +17,21 @@ pytestmark = pytest.mark.slow
 EXCLUDE = {"exclude": ["revenue", "true_p", "user_id"]}
 
 
-def spec(family="gbdt", **params):
+def spec(family="gbdt", filters=(), **params):
     return TrainSpec.from_dict(
         {
             "dataset": "demo",
             "target": "converted",
             "time_column": "event_time",
             "features": EXCLUDE,
+            "filter": list(filters),
             "model": {"family": family, "params": params},
         }
     )
 
 
-def slow_spec():
-    return spec("forest", n_estimators=2000, max_depth=40, min_samples_leaf=1, max_features=1.0)
+def slow_spec(filters=()):
+    return spec("forest", filters, n_estimators=2000, max_depth=40, min_samples_leaf=1, max_features=1.0)
 
 
 def wait_for(run_id, statuses, timeout=120):
@@ -59,6 +60,20 @@ def test_a_launched_job_finishes_with_metrics_and_log(train_env):
     assert row["progress"] == 1.0 and row["roc_auc"] > 0.6 and row["family"] == "gbdt"
     assert list(jobs.list_jobs().columns) == jobs.JOB_COLUMNS
     assert '"status": "FINISHED"' in jobs.log_tail(run_id)
+
+
+def test_a_job_is_named_by_its_segment_and_an_identical_launch_is_its_duplicate(train_env):
+    segment = slow_spec(["country in US, GB"])
+    run_id = jobs.launch(segment)
+    try:
+        assert jobs.duplicate_of(segment) == run_id
+        assert jobs.duplicate_of(slow_spec()) is None  # the same model on all rows is another job
+        wait_started(run_id)  # the training process keeps the name the job gave its run
+        assert jobs.list_jobs().set_index("run_id").loc[run_id, "name"] == "forest · demo · country in (US, GB)"
+        assert mlflow.get_run(run_id).info.run_name == "forest · demo · country in (US, GB)"
+    finally:
+        jobs.cancel(run_id)
+    assert jobs.duplicate_of(segment) is None  # a cancelled job duplicates nothing
 
 
 def test_cancel_ends_the_process_group_and_marks_killed(train_env):

@@ -21,6 +21,7 @@ def test_retrain_promotes_when_the_gate_passes_and_keeps_the_champion_when_it_fa
     assert registry.champion("retrain-test") == first + 1
     spec = mlflow.artifacts.load_text(f"runs:/{result['run_id']}/spec.yaml")
     assert spec == mlflow.artifacts.load_text(f"runs:/{demo_run}/spec.yaml")  # the champion's spec, unchanged
+    assert mlflow.get_run(result["run_id"]).info.run_name == "retrain · gbdt · demo"
 
     monkeypatch.setenv("WB_GATE_MIN_ROC_AUC", "0.99")
     assert retrain.main(["--model", "retrain-test"]) == 0  # a failed gate is a verdict, not an error
@@ -53,4 +54,5 @@ def test_retrain_runs_as_a_background_job(train_env, demo_run):
     run = mlflow.get_run(run_id)
     assert run.info.status == "FINISHED", jobs.log_tail(run_id)
     assert run.data.tags["wb.retrain.model"] == "retrain-job" and run.data.tags["wb.retrain.promoted"] == "true"
+    assert run.info.run_name == "retrain · gbdt · demo"
     assert registry.champion("retrain-job") == version + 1
