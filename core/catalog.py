@@ -6,14 +6,20 @@ named by its path relative to the data root (`shoppers.csv`, `raw/2026.parquet`,
 
 from __future__ import annotations
 
+import codecs
+import gzip
 import hashlib
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from core import settings
 from core.errors import DataError
 
+# Bytes that are printable in Windows-1252 (€, curly quotes, dashes) but control codes in Latin-1.
+_CP1252_ONLY = re.compile(rb"[\x80-\x9f]")
+_encodings: dict[tuple[str, int, int], str] = {}
 FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "csv", ".gz": "csv"}
 
 
@@ -135,3 +141,58 @@ def resolve(dataset: str | Dataset, root: Path | str | None = None) -> Dataset:
         return _file_dataset(name, path, fmt)
     known = ", ".join(d.name for d in discover(base)) or "none yet"
     raise DataError(f"No dataset {dataset!r} under {base}. Datasets: {known}.")
+
+
+def _sniff_encoding(path: str) -> str:
+    # The whole file is read once per version: a Latin-1 byte may first appear far down a large export.
+    opener = gzip.open if path.lower().endswith(".gz") else open
+    with opener(path, "rb") as stream:
+        head = stream.read(4)
+        if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+            return "utf-16"
+        stream.seek(3 if head.startswith(codecs.BOM_UTF8) else 0)
+        decoder, ascii_only, latin = codecs.getincrementaldecoder("utf-8")(), True, False
+        while chunk := stream.read(1 << 20):
+            if not latin:
+                try:
+                    decoder.decode(chunk)
+                    ascii_only = ascii_only and chunk.isascii()
+                    continue
+                except UnicodeDecodeError:
+                    latin = True
+            if _CP1252_ONLY.search(chunk):
+                return "windows-1252"
+        if latin:
+            return "latin-1"
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:  # the file ends inside a multi-byte sequence: a stray high byte
+            return "latin-1"
+        return "ascii" if ascii_only else "utf-8"
+
+
+def file_encoding(path: str | Path) -> str:
+    """The text encoding of a CSV file: 'ascii', 'utf-8', 'utf-16', 'latin-1' or 'windows-1252' (cached per version)."""
+    stat = os.stat(path)
+    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    if key not in _encodings:
+        _encodings[key] = _sniff_encoding(str(path))
+    return _encodings[key]
+
+
+def csv_encoding(ds: Dataset) -> str:
+    """The `encoding` DuckDB's read_csv needs for a CSV dataset; a DataError says what to convert when it cannot read it."""
+    found = {file: file_encoding(file) for file in ds.files}
+    kinds = sorted(set(found.values()) - {"ascii"})
+    if "windows-1252" in kinds:
+        file = next(f for f, kind in found.items() if kind == "windows-1252")
+        raise DataError(
+            f"{os.path.basename(file)} in {ds.name!r} is Windows-1252 text (it holds €, curly quotes or dashes), "
+            "which DuckDB reads only with an extension this workbench does not load: save it as UTF-8 "
+            "(Excel: Save As → CSV UTF-8), or upload it on Explore, which converts it."
+        )
+    if len(kinds) > 1:
+        raise DataError(
+            f"The files of {ds.name!r} mix text encodings ({', '.join(kinds)}): save them all as UTF-8 so they read as one dataset."
+        )
+    return "utf-8" if not kinds or kinds[0] == "utf-8" else kinds[0]

@@ -1,9 +1,10 @@
 """DuckDB access: the sandboxed connection, the dataset list, profile, segment rates, rate over
-time and read-only SQL. Work stays in DuckDB; only small results come back as DataFrames."""
+time and training reads (the SQL box is core.sqlbox). Work stays in DuckDB; only small results come
+back as DataFrames."""
 
 from __future__ import annotations
 
-import threading
+import re
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,14 +15,13 @@ import pyarrow as pa
 
 from core import catalog, settings
 from core.catalog import Dataset
-from core.errors import DataError, QueryError
+from core.errors import DataError
 from core.intervals import with_wilson_interval
-from core.sql import Filter, compile_filters, ident, is_numeric, is_temporal, literal, positive_condition
+from core.sql import TRUTHY, Filter, compile_filters, ident, is_numeric, is_temporal, literal, positive_condition
 
 GRAINS = ("hour", "day", "week", "month")
 MISSING = "(missing)"
 _memo: OrderedDict = OrderedDict()
-_views_lock = threading.Lock()
 
 
 def connect(root: Path | str | None = None) -> duckdb.DuckDBPyConnection:
@@ -58,10 +58,12 @@ def source(ds: Dataset) -> tuple[str, list]:
     many = ", hive_partitioning = true, union_by_name = true" if ds.path.is_dir() else ""
     if ds.format == "parquet":
         return f"read_parquet(?{many})", [ds.glob]
-    return f"read_csv(?, auto_detect = true{many})", [ds.glob]
+    encoding = catalog.csv_encoding(ds)  # one of a fixed few names, so it may sit in the SQL text
+    return f"read_csv(?, auto_detect = true, encoding = {literal(encoding)}{many})", [ds.glob]
 
 
-def _first_line(err: Exception) -> str:
+def first_line(err: Exception) -> str:
+    """The first line of an error's message (DuckDB adds context lines the analyst does not need)."""
     return str(err).strip().splitlines()[0]
 
 
@@ -72,9 +74,9 @@ def _query(con: duckdb.DuckDBPyConnection, ds: Dataset, sql: str, params: Sequen
             return con.cursor().sql(sql, params=list(params)).to_arrow_table().to_pandas()
         return con.execute(sql, list(params)).df()
     except duckdb.ConversionException as err:
-        raise DataError(f"A filter value does not fit its column in {ds.name}: {_first_line(err)}") from None
+        raise DataError(f"A filter value does not fit its column in {ds.name}: {first_line(err)}") from None
     except duckdb.Error as err:
-        raise DataError(f"Cannot read dataset {ds.name!r}: {_first_line(err)}") from None
+        raise DataError(f"Cannot read dataset {ds.name!r}: {first_line(err)}") from None
 
 
 def _remember(key: tuple, compute):
@@ -104,27 +106,17 @@ def _require(cols: dict[str, str], names: Sequence[str], ds: Dataset, role: str)
             raise DataError(f"Unknown {role} column {name!r} in {ds.name}; columns are: {', '.join(cols)}.")
 
 
-def register_views(con: duckdb.DuckDBPyConnection, found: Sequence[Dataset]) -> None:
-    """One view per dataset, named as the dataset, so SQL can say `FROM "demo"`."""
-    with _views_lock:
-        for ds in found:
-            src, params = source(ds)
-            body = src.replace("?", literal(params[0]), 1)
-            con.execute(f"CREATE OR REPLACE VIEW {ident(ds.name)} AS SELECT * FROM {body}")
-
-
 def datasets(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """Columns: name, path, format, rows, files, error (why a dataset cannot be read, else empty)."""
     found = catalog.discover(root_of(con))
     records = []
     for ds in found:
-        src, params = source(ds)
         try:
+            src, params = source(ds)
             rows, error = int(_query(con, ds, f"SELECT count(*) AS n FROM {src}", params)["n"].iloc[0]), ""
         except DataError as err:
             rows, error = None, str(err)
         records.append({"name": ds.name, "path": str(ds.path), "format": ds.format, "rows": rows, "files": len(ds.files), "error": error})
-    register_views(con, [ds for ds, rec in zip(found, records, strict=True) if not rec["error"]])
     frame = pd.DataFrame(records, columns=["name", "path", "format", "rows", "files", "error"])
     return frame.astype({"rows": "Int64", "files": "int64"})
 
@@ -224,6 +216,24 @@ def segment_rates(con, dataset, target: str, by: Sequence[str], filters: Sequenc
     return frame.assign(share=frame["rows"] / total if total else 0.0).reset_index(drop=True)
 
 
+def _require_dates(con, ds: Dataset, time_column: str) -> None:
+    """A text time column must hold dates throughout; else a DataError showing one value that is not."""
+    src, params = source(ds)
+    col = ident(time_column)
+
+    def first_bad():
+        sql = f"SELECT {col} AS value FROM {src} WHERE {col} IS NOT NULL AND TRY_CAST({col} AS TIMESTAMP) IS NULL LIMIT 1"
+        frame = _query(con, ds, sql, params)
+        return None if frame.empty else str(frame["value"].iloc[0])
+
+    bad = _remember(("not_dates", ds.glob, ds.fingerprint, time_column), first_bad)
+    if bad is not None:
+        raise DataError(
+            f"Time column {time_column!r} holds text that is not a date, e.g. {bad!r}: write every date as YYYY-MM-DD "
+            "(or YYYY-MM-DD HH:MM:SS) in the file, or pick another time column."
+        )
+
+
 def rate_over_time(
     con, dataset, target: str, time_column: str, grain: str = "day", filters: Sequence[Filter] = (), positive_value=None
 ) -> pd.DataFrame:
@@ -235,6 +245,8 @@ def rate_over_time(
     _require(cols, [time_column], ds, "time")
     if not (is_temporal(cols[time_column]) or cols[time_column].upper() == "VARCHAR"):
         raise DataError(f"Time column {time_column!r} has type {cols[time_column]}; pick a date or timestamp column.")
+    if cols[time_column].upper() == "VARCHAR":
+        _require_dates(con, ds, time_column)
     expr, expr_params = _target(con, ds, cols, target, positive_value)
     where, where_params = compile_filters(filters, cols)
     src, src_params = source(ds)
@@ -247,59 +259,80 @@ def rate_over_time(
     return with_wilson_interval(frame)
 
 
-def run_sql(con: duckdb.DuckDBPyConnection, sql: str, limit: int | None = None, timeout_s: float | None = None) -> pd.DataFrame:
-    """One read-only SELECT over the dataset views, at most `limit` rows, stopped after `timeout_s`.
-
-    `frame.attrs["truncated"]` says whether more rows existed. Anything else is a QueryError.
-    """
-    limit = limit or settings.get("sql_row_limit")
-    timeout_s = timeout_s or settings.get("sql_timeout_s")
-    try:
-        statements = con.extract_statements(sql)
-    except duckdb.Error as err:
-        raise QueryError(f"The SQL does not parse: {_first_line(err)}") from None
-    if len(statements) != 1:
-        raise QueryError(f"Run exactly one statement at a time; this SQL holds {len(statements)}.")
-    statement = statements[0]
-    if statement.type != duckdb.StatementType.SELECT:
-        raise QueryError(f"Only read-only SELECT queries run here; this is a {statement.type.name} statement.")
-    register_views(con, catalog.discover(root_of(con)))
-    body = statement.query.strip().rstrip(";")
-    cursor = con.cursor()
-    timer = threading.Timer(timeout_s, cursor.interrupt)
-    timer.start()
-    try:
-        frame = cursor.execute(f"SELECT * FROM (\n{body}\n) AS query LIMIT ?", [limit + 1]).df()
-    except duckdb.InterruptException:
-        raise QueryError(f"The query was stopped after {timeout_s:g} s (WB_SQL_TIMEOUT_S); filter or aggregate more.") from None
-    except duckdb.PermissionException as err:
-        raise QueryError(f"Refused: the query reads outside the data root. {_first_line(err)}") from None
-    except duckdb.Error as err:
-        raise QueryError(_first_line(err)) from None
-    finally:
-        timer.cancel()
-        cursor.close()
-    truncated = len(frame) > limit
-    frame = frame.head(limit)
-    frame.attrs["truncated"] = truncated
-    return frame
-
-
 def overall_rate(table: pd.DataFrame) -> pd.DataFrame:
     """One row with the totals of a segment table. Columns: rows, positives, rate, rate_lo, rate_hi."""
     totals = pd.DataFrame({"rows": [table["rows"].sum()], "positives": [table["positives"].sum()]})
     return with_wilson_interval(totals)
 
 
-TARGET_NAMES = ("converted", "conversion", "target", "label", "y", "is_converted", "purchased", "revenue_flag")
+# Names that say "this is the outcome", best first; `is_*`-style names rank below them.
+OUTCOME_NAMES = (
+    "converted", "conversion", "target", "label", "y", "outcome", "bought", "purchased", "purchase", "clicked", "click",
+    "subscribed", "installed", "churned", "churn", "responded", "response", "success", "is_converted", "revenue_flag",
+)  # fmt: skip
+OUTCOME_PREFIXES = ("is_", "has_", "did_", "was_")
+TARGET_SAMPLE_ROWS = 200_000
 
 
-def likely_target(cols: dict[str, str]) -> str:
-    """A sensible default target: a conventional name, else the first boolean, else the first column."""
-    for name in TARGET_NAMES:
-        if name in cols:
-            return name
-    return next((name for name, kind in cols.items() if kind == "BOOLEAN"), next(iter(cols)))
+def _outcome_rank(name: str) -> int | None:
+    """0: an outcome name; 1: holds one as a word (`converted_7d`); 2: a flag name (`is_member`); None: neither."""
+    key = re.sub(r"[^0-9a-z]+", "_", name.lower()).strip("_")
+    if key in OUTCOME_NAMES:
+        return 0
+    if any(len(word) > 1 and word in OUTCOME_NAMES for word in key.split("_")):
+        return 1
+    if key.startswith(OUTCOME_PREFIXES) or key.endswith("_flag"):
+        return 2
+    return None
+
+
+def _value_counts(con, ds: Dataset, names: list[str], cols: dict[str, str]) -> pd.DataFrame:
+    """Per column (first rows of the data): distinct non-null values, and whether one reads as positive (1/true/yes)."""
+    src, params = source(ds)
+    parts, truthy = [], []
+    for i, name in enumerate(names):
+        col, kind = ident(name), cols[name].upper()
+        if kind == "VARCHAR":  # text targets match without case or spaces (see _target)
+            parts += [
+                f"count(DISTINCT lower(trim({col}))) AS d{i}",
+                f"bool_or(lower(trim({col})) IN ({', '.join('?' * len(TRUTHY))})) AS t{i}",
+            ]
+            truthy += TRUTHY
+        else:
+            parts += [f"count(DISTINCT {col}) AS d{i}", f"bool_or({col}) AS t{i}" if kind == "BOOLEAN" else f"bool_or({col} = 1) AS t{i}"]
+    picked = ", ".join(ident(n) for n in names)
+    sql = f"SELECT {', '.join(parts)} FROM (SELECT {picked} FROM {src} LIMIT {TARGET_SAMPLE_ROWS})"
+    row = _query(con, ds, sql, [*truthy, *params]).iloc[0]
+    return pd.DataFrame({"column": names, "distinct": [int(row[f"d{i}"]) for i in range(len(names))],
+                         "positive": [bool(row[f"t{i}"]) for i in range(len(names))]})  # fmt: skip
+
+
+def likely_target(con, dataset) -> str:
+    """The likeliest outcome column, never a date: two-valued and named like one, else the first two-valued column."""
+    # Named ones rank `converted` > `converted_7d` > `is_member`; among equals, values that read as 1/true/yes win (the
+    # default positive value finds them). One scan of the first TARGET_SAMPLE_ROWS rows, cached by fingerprint.
+    ds = resolve(con, dataset)
+    cols = columns(con, ds)
+
+    def pick() -> str:
+        usable = [n for n, kind in cols.items() if kind.upper() in ("BOOLEAN", "VARCHAR") or is_numeric(kind)]
+        if not usable:
+            return next((n for n, kind in cols.items() if not is_temporal(kind)), next(iter(cols)))
+        named = sorted((rank, i, n) for i, n in enumerate(usable) if (rank := _outcome_rank(n)) is not None)
+        counts = _value_counts(con, ds, usable, cols).set_index("column")
+        binary = [n for n in usable if counts.loc[n, "distinct"] == 2]
+        for choice in (
+            [n for _, _, n in named if n in binary and counts.loc[n, "positive"]],
+            [n for _, _, n in named if n in binary],
+            [n for n in binary if counts.loc[n, "positive"]],
+            binary,
+            [n for _, _, n in named],  # not two-valued here: the target check will say so
+            usable,
+        ):
+            if choice:
+                return choice[0]
+
+    return _remember(("likely_target", ds.glob, ds.fingerprint), pick)
 
 
 def time_columns(cols: dict[str, str]) -> list[str]:
@@ -380,7 +413,7 @@ def training_batches(
             if held:
                 yield _as_model_input(pa.Table.from_batches(pending).to_pandas(), numeric)
         except duckdb.Error as err:
-            raise DataError(f"Cannot read dataset {ds.name!r}: {_first_line(err)}") from None
+            raise DataError(f"Cannot read dataset {ds.name!r}: {first_line(err)}") from None
 
 
 def quantiles(con, dataset, column: str, fractions: Sequence[float], filters: Sequence[Filter] = ()) -> list:

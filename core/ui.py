@@ -11,7 +11,7 @@ import duckdb
 import pandas as pd
 import streamlit as st
 
-from core import catalog, data, diagnose, explain, runs, settings
+from core import catalog, data, diagnose, explain, runs, settings, sqlbox
 from core.errors import WorkbenchError
 
 
@@ -74,10 +74,10 @@ def or_stop(fn: Callable, *args, **kwargs):
         st.stop()
 
 
-def run_sql(query: str) -> pd.DataFrame:
-    """The SQL box's query on a cursor of its own (never cached: the user asked to run it)."""
+def run_sql(query: str, dataset: str | None = None, filters: tuple = ()) -> pd.DataFrame:
+    """The SQL box's query on a cursor of its own, optionally over the dataset's filtered rows (never cached)."""
     with connection().cursor() as cursor:
-        return data.run_sql(cursor, query)
+        return sqlbox.run_sql(cursor, query, dataset=dataset, filters=filters)
 
 
 def choice(label: str, options: list, default, key: str, **kwargs):

@@ -46,7 +46,7 @@ with st.sidebar:
     )
     columns = ui.or_stop(ui.cached, data.columns, dataset)
     column_names = list(columns)
-    target = st.selectbox("Target", column_names, index=column_names.index(data.likely_target(columns)), key="explore.target")
+    target = st.selectbox("Target", column_names, index=column_names.index(ui.cached(data.likely_target, dataset)), key="explore.target")
     positive = st.text_input("Positive value", key="explore.positive", help="Matched as text, any case; empty means true / 1 / yes") or None
 
     st.subheader("Filter")

@@ -49,3 +49,33 @@ def test_links_out_of_the_root_are_not_listed(tmp_path):
     assert [ds.name for ds in catalog.discover(tmp_path)] == ["ok.parquet"]
     with pytest.raises(DataError, match="outside the data root"):
         catalog.resolve("etc/passwd", tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"a,b\n1,2\n", "ascii"),
+        ("a,b\nZ\u00fcrich,2\n".encode(), "utf-8"),
+        (b"\xef\xbb\xbfa,b\n1,2\n", "ascii"),
+        ("a,b\nZ\u00fcrich,2\n".encode("latin-1"), "latin-1"),
+        ("a,b\n\u20ac,2\n".encode("cp1252"), "windows-1252"),
+        ("a,b\n1,2\n".encode("utf-16"), "utf-16"),
+    ],
+)
+def test_file_encoding(tmp_path, content, expected):
+    (tmp_path / "f.csv").write_bytes(content)
+    assert catalog.file_encoding(tmp_path / "f.csv") == expected
+
+
+def test_a_latin1_byte_far_down_the_file_is_found(tmp_path):
+    (tmp_path / "f.csv").write_bytes(b"a,b\n" + b"x,1\n" * 400_000 + "\u00e9,2\n".encode("latin-1"))
+    assert catalog.file_encoding(tmp_path / "f.csv") == "latin-1"
+
+
+def test_a_folder_mixing_encodings_says_to_save_all_as_utf8(tmp_path):
+    (tmp_path / "ev" / "d=1").mkdir(parents=True)
+    (tmp_path / "ev" / "d=2").mkdir()
+    (tmp_path / "ev" / "d=1" / "p.csv").write_bytes("a\n\u00e9\n".encode())
+    (tmp_path / "ev" / "d=2" / "p.csv").write_bytes("a\n\u00e9\n".encode("latin-1"))
+    with pytest.raises(DataError, match=r"mix text encodings \(latin-1, utf-8\): save them all as UTF-8"):
+        catalog.csv_encoding(catalog.resolve("ev", tmp_path))

@@ -168,9 +168,66 @@ def test_overall_rate_adds_up_the_segments(tiny_con):
 
 def test_defaults_for_target_and_time(tiny_con):
     cols = data.columns(tiny_con, "tiny.parquet")
-    assert data.likely_target(cols) == "converted"
+    assert data.likely_target(tiny_con, "tiny.parquet") == "converted"
     assert data.time_columns(cols) == ["event_time"]
-    assert data.likely_target({"a": "INTEGER", "b": "BOOLEAN"}) == "b"
+
+
+def _target_of(tmp_path, frame, name="f.csv"):
+    if name.endswith(".csv"):
+        frame.to_csv(tmp_path / name, index=False)
+    else:
+        frame.to_parquet(tmp_path / name, index=False)
+    return data.likely_target(data.connect(tmp_path), name)
+
+
+def test_likely_target_skips_a_leading_date_for_the_outcome(tmp_path):
+    frame = pd.DataFrame(
+        {"day": ["2026-01-01", "2026-01-02", "2026-01-03"], "visits": [3, 1, 2], "bought": [0, 1, 0], "plan": ["a", "b", "a"]}
+    )
+    assert _target_of(tmp_path, frame) == "bought"
+
+
+def test_likely_target_finds_a_yes_no_outcome_under_an_odd_name(tmp_path):
+    frame = pd.DataFrame(
+        {
+            "when": ["2026-01-01", "2026-01-02", "2026-01-03", "2026-01-04"],
+            "gender": ["m", "f", "f", "m"],  # two-valued, but not an outcome the default positive value finds
+            "visits": [3, 1, 2, 2],
+            "answered_q3": ["Yes", "no", "yes", "No"],
+        }
+    )
+    assert _target_of(tmp_path, frame) == "answered_q3"
+
+
+def test_likely_target_prefers_converted_to_an_is_flag(tmp_path):
+    frame = pd.DataFrame({"is_member": [True, False, True], "converted": [1, 0, 0], "is_new": [1, 1, 1]})
+    assert _target_of(tmp_path, frame, "f.parquet") == "converted"
+    only_flags = pd.DataFrame({"spend": [1.5, 2.5, 3.5], "is_new": [1, 1, 1], "is_member": [True, False, True]})
+    assert _target_of(tmp_path, only_flags, "g.parquet") == "is_member"
+
+
+def test_likely_target_without_a_two_valued_column_takes_the_first_column_that_is_not_a_date(tmp_path):
+    frame = pd.DataFrame({"day": pd.to_datetime(["2026-01-01", "2026-01-02", "2026-01-03"]), "n": [1, 2, 3]})
+    assert _target_of(tmp_path, frame, "h.parquet") == "n"
+
+
+def test_rate_over_time_names_a_text_time_column_that_is_not_dates(tmp_path):
+    frame = pd.DataFrame({"when": ["2026-01-01", "03/02/2026", "2026-01-03"], "converted": [1, 0, 1]})
+    frame.to_csv(tmp_path / "mixed.csv", index=False)
+    con = data.connect(tmp_path)
+    assert data.columns(con, "mixed.csv")["when"] == "VARCHAR"
+    with pytest.raises(DataError) as refused:
+        data.rate_over_time(con, "mixed.csv", "converted", "when", "day")
+    assert str(refused.value) == (
+        "Time column 'when' holds text that is not a date, e.g. '03/02/2026': write every date as YYYY-MM-DD "
+        "(or YYYY-MM-DD HH:MM:SS) in the file, or pick another time column."
+    )
+
+
+def test_rate_over_time_reads_a_text_time_column_of_iso_dates(tmp_path):
+    pd.DataFrame({"when": ["2026-01-01", "2026-01-01 10:00"], "converted": [1, 0]}).to_parquet(tmp_path / "t.parquet")
+    series = data.rate_over_time(data.connect(tmp_path), "t.parquet", "converted", "when", "day")
+    assert series["rows"].tolist() == [2]
 
 
 def test_a_corrupt_file_is_named(tmp_path):
@@ -193,3 +250,45 @@ def test_a_new_partition_is_seen_without_reconnecting(tmp_path):
     (tmp_path / "ev" / "d=2").mkdir()
     TINY.tail(6).to_parquet(tmp_path / "ev" / "d=2" / "p.parquet")
     assert data.segment_rates(con, "ev", "converted", ["device"])["rows"].sum() == 10
+
+
+LATIN_ROWS = [("Zürich", "é", 1), ("Zürich", "è", 0), ("Genève", "é", 1), ("Genève", "é", 0), ("Genève", "à", 1), ("Köln", "é", 0)]
+
+
+def _write_text_csv(path, encoding, rows=LATIN_ROWS, header="ville,catégorie,converted"):
+    lines = [header, *(",".join(map(str, row)) for row in rows)]
+    path.write_bytes(("\n".join(lines) + "\n").encode(encoding))
+
+
+def test_a_latin1_csv_reads_profiles_and_cuts_by_segment(tmp_path):
+    _write_text_csv(tmp_path / "ventes.csv", "latin-1")
+    con = data.connect(tmp_path)
+    assert data.datasets(con).set_index("name").loc["ventes.csv", "rows"] == 6
+    assert data.columns(con, "ventes.csv") == {"ville": "VARCHAR", "catégorie": "VARCHAR", "converted": "BIGINT"}
+    prof = data.profile(con, "ventes.csv").set_index("column")
+    assert (prof.loc["ville", "distinct"], prof.loc["ville", "top"], prof.loc["catégorie", "min"]) == (3, "Genève", "à")
+    table = data.segment_rates(con, "ventes.csv", "converted", ["ville"]).set_index("segment")
+    assert table["rows"].to_dict() == {"Genève": 3, "Zürich": 2, "Köln": 1}
+    assert table["positives"].to_dict() == {"Genève": 2, "Zürich": 1, "Köln": 0}
+    filtered = data.segment_rates(con, "ventes.csv", "converted", ["catégorie"], [("ville", "=", "Genève")])
+    assert filtered.set_index("segment")["rows"].to_dict() == {"é": 2, "à": 1}
+
+
+def test_utf8_with_a_bom_keeps_its_first_column_name(tmp_path):
+    (tmp_path / "bom.csv").write_bytes(b"\xef\xbb\xbf" + "ville,converted\nZürich,1\nKöln,0\n".encode())
+    con = data.connect(tmp_path)
+    assert list(data.columns(con, "bom.csv")) == ["ville", "converted"]
+    assert data.segment_rates(con, "bom.csv", "converted", ["ville"])["segment"].tolist() == ["Köln", "Zürich"]
+
+
+def test_a_windows_1252_csv_says_to_save_it_as_utf8(tmp_path):
+    _write_text_csv(tmp_path / "euro.csv", "cp1252", [*LATIN_ROWS, ("Paris", "€", 1)])
+    con = data.connect(tmp_path)
+    error = data.datasets(con).set_index("name").loc["euro.csv", "error"]
+    assert error == (
+        "euro.csv in 'euro.csv' is Windows-1252 text (it holds €, curly quotes or dashes), which DuckDB reads only with an "
+        "extension this workbench does not load: save it as UTF-8 (Excel: Save As → CSV UTF-8), or upload it on Explore, "
+        "which converts it."
+    )
+    with pytest.raises(DataError, match="save it as UTF-8"):
+        data.columns(con, "euro.csv")

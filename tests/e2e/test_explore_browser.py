@@ -30,6 +30,6 @@ def test_explore_shows_the_segment_table_and_runs_sql(app_url, page, tmp_path):
     box.fill("COPY (SELECT 1) TO 'x.csv'")
     box.press("Control+Enter")
     page.get_by_role("button", name="Run query").click()
-    expect(page.get_by_text(re.compile("Only read-only SELECT queries run here"))).to_be_visible()
+    expect(page.get_by_text(re.compile("only read-only SELECT queries run here"))).to_be_visible()
     expect(page.get_by_test_id("stException")).to_have_count(0)
     page.screenshot(path=tmp_path / "explore-sql.png", full_page=True)

@@ -70,7 +70,9 @@ def test_sql_box_runs_and_refuses(demo_env):
     assert result["n"].sum() == 20_000
     at.text_area(key="explore.sql").set_value("COPY (SELECT 1) TO 'x.csv'")
     at.button(key="explore.run_sql").click().run()
-    assert errors(at) == ["Only read-only SELECT queries run here; this is a COPY statement."]
+    assert errors(at) == [
+        'This is a COPY statement; only read-only SELECT queries run here (write one SELECT … FROM "dataset", or WITH … SELECT).'
+    ]
 
 
 def test_empty_root_offers_the_demo(tmp_path, monkeypatch):
