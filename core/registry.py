@@ -1,15 +1,16 @@
 """The model registry: register runs, gate, promote and roll back the `champion` alias, read the audit history.
 
     python -m core.registry register --run RUN_ID --model NAME
-    python -m core.registry compare --model NAME --challenger V --champion V [--data DATASET --filter 'col op value']
-    python -m core.registry gate --model NAME --version V [--champion V]
+    python -m core.registry compare --model NAME [--challenger V] [--champion V] [--data DATASET --filter 'col op value']
+    python -m core.registry gate --model NAME [--version V] [--champion V]
     python -m core.registry promote --model NAME --version V --reason TEXT
     python -m core.registry rollback --model NAME --reason TEXT
     python -m core.registry history --model NAME
 
 Each prints one JSON object as its last stdout line; bad input (unknown model or version, a failed gate, no previous
 champion) exits 2 with one `error: ...` line on stderr. Aliases only (stages are deprecated): `champion` names the
-version in service; versions and moves are audited by core.audit.
+version in service, `challenger` the newest version registered for comparison until it is promoted; compare and gate
+default to them. Champion moves are audited by core.audit.
 """
 
 from __future__ import annotations
@@ -35,9 +36,11 @@ from core.metrics import HEADLINE
 from core.sql import parse_filter
 
 __all__ = ["COMPARE_COLUMNS", "GATE_COLUMNS", "compare", "gate", "paired_bootstrap", "paired_scores", "registered_model", "version_of"]
-__all__ += ["champion", "gate_version", "history", "main", "promote", "record_gate", "records", "register", "rollback", "versions"]
+__all__ += ["challenger", "champion", "gate_version", "history", "main", "promote"]
+__all__ += ["record_gate", "records", "register", "rollback", "versions"]
 
 CHAMPION = "champion"
+CHALLENGER = "challenger"  # the newest registered version, until it is promoted (then it is the champion)
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
 PAUSE_ENV = "WB_REGISTRY_PAUSE"  # test hook: "intent:SECONDS" or "alias:SECONDS" sleeps after that step of a move
 
@@ -60,11 +63,12 @@ def _artifact_text(run_id: str, name: str) -> str | None:
 
 
 def register(run_id: str, model: str) -> int:
-    """Registers a finished run's model as a new version of `model` (made if missing); returns the version number.
+    """Registers a finished run's model as a new version of `model` (made if missing), now its `challenger`; returns the number.
 
     Description: family, dataset, target, test ROC AUC. Tags: wb.spec (spec YAML), wb.fingerprint (file hash, rows,
-    time range), wb.family, wb.dataset, wb.target, wb.test_<metric> for the headline metrics, and the run's saved
-    threshold tags (wb.threshold, wb.value_tp, wb.cost_fp, wb.cost_fn, wb.capacity) when it has them.
+    time range), wb.family, wb.dataset, wb.target, wb.run_name, wb.test_<metric> for the headline metrics, and the run's
+    saved threshold tags (wb.threshold, wb.value_tp, wb.cost_fp, wb.cost_fn, wb.capacity, wb.threshold_policy) when it
+    has them.
     """
     if not MODEL_NAME.match(model or ""):
         raise RegistryError(f"Model name {model!r} must be letters, digits, '.', '_' or '-' (it goes into models:/NAME URIs).")
@@ -78,9 +82,10 @@ def register(run_id: str, model: str) -> int:
     if run.info.status != "FINISHED":
         reason = run.data.tags.get("wb.error") or "it has not finished"
         raise RegistryError(f"Run {run_id} is {run.info.status}, so it cannot be registered: {reason}")
-    tags = {key: run.data.tags[key] for key in runs.THRESHOLD_TAGS.values() if key in run.data.tags}
+    tags = {key: run.data.tags[key] for key in (*runs.THRESHOLD_TAGS.values(), runs.POLICY_TAG) if key in run.data.tags}
     for key in ("wb.family", "wb.dataset", "wb.target"):
         tags[key] = run.data.tags.get(key, "")
+    tags["wb.run_name"] = run.data.tags.get("mlflow.runName", run_id)
     for name in HEADLINE:
         if f"test_{name}" in run.data.metrics:
             tags[f"wb.test_{name}"] = repr(run.data.metrics[f"test_{name}"])
@@ -103,6 +108,8 @@ def register(run_id: str, model: str) -> int:
     except mlflow.exceptions.MlflowException as err:
         raise RegistryError(f"Run {run_id} has no logged model to register: {str(err).splitlines()[0]}") from None
     client.update_model_version(model, version.version, description=description)
+    with audit.lock():  # the newest registered version is the one to compare; ordered with champion moves
+        client.set_registered_model_alias(model, CHALLENGER, str(version.version))
     return int(version.version)
 
 
@@ -111,11 +118,20 @@ def champion(model: str) -> int | None:
     return _champion_of(registered_model(model))
 
 
-VERSION_COLUMNS = ["version", "aliases", "run_id", "created", "test_roc_auc", "test_ece", "threshold", "gate"]
+def challenger(model: str) -> int | None:
+    """The version the `challenger` alias points at, or None."""
+    aliases = registered_model(model).aliases or {}
+    return int(aliases[CHALLENGER]) if CHALLENGER in aliases else None
+
+
+VERSION_COLUMNS = ["version", "aliases", "run_id", "created", "test_roc_auc", "test_ece", "threshold", "gate", "name"]
 
 
 def versions(model: str) -> pd.DataFrame:
-    """The model's versions, newest first. Columns: version, aliases, run_id, created, test_roc_auc, test_ece, threshold, gate."""
+    """The model's versions, newest first. Columns: version, aliases, run_id, created, test_roc_auc, test_ece, threshold, gate, name.
+
+    `name` is the run's name (as Train and Diagnostics show it).
+    """
     registered = registered_model(model)
     by_version: dict[str, list[str]] = {}
     for alias, number in (registered.aliases or {}).items():  # search_model_versions leaves aliases empty (MLflow #9783)
@@ -133,9 +149,18 @@ def versions(model: str) -> pd.DataFrame:
                 "test_ece": float(tags.get("wb.test_ece", "nan")),
                 "threshold": float(tags["wb.threshold"]) if tags.get("wb.threshold") else math.nan,
                 "gate": tags.get("wb.gate", "not gated"),
+                "name": tags.get("wb.run_name") or _run_name(found.run_id),
             }
         )
     return pd.DataFrame(rows, columns=VERSION_COLUMNS).sort_values("version", ascending=False).reset_index(drop=True)
+
+
+def _run_name(run_id: str) -> str:
+    """The run's name, for versions registered before wb.run_name was tagged; the run id when the run is gone."""
+    try:
+        return tracking.client().get_run(run_id).data.tags.get("mlflow.runName", run_id)
+    except mlflow.exceptions.MlflowException:
+        return run_id
 
 
 def _champion_of(registered) -> int | None:
@@ -180,6 +205,7 @@ def _move(model: str, action: str, reason: str, user: str | None, target=None) -
 
     Steps: intent record → alias → re-read the alias → final record (done, or lost if another move overwrote ours on
     a server) → delete the intent. A process killed between steps leaves records audit.reconcile reads correctly.
+    A `challenger` alias on the new champion is removed: a version is never both.
     """
     if not (reason or "").strip():
         raise RegistryError(f"Give a reason for the {action}: it goes into the audit history.")
@@ -212,6 +238,8 @@ def _move(model: str, action: str, reason: str, user: str | None, target=None) -
         final = {**entry, "at": audit.now(), "state": "done" if observed == target else "lost"}
         client.set_registered_model_tag(model, audit.new_key(), audit.encode(final))
         client.delete_registered_model_tag(model, intent)
+        if final["state"] == "done" and str((registered_model(model).aliases or {}).get(CHALLENGER)) == str(target):
+            client.delete_registered_model_alias(model, CHALLENGER)
     if final["state"] == "lost":
         raise RegistryError(f"Another {action} moved the champion of {model!r} to version {observed} at the same moment; read the history.")
     return {k: final[k] for k in audit.HISTORY_COLUMNS}
@@ -284,10 +312,10 @@ def _parser() -> argparse.ArgumentParser:
     for name, helptext in (("compare", "challenger against champion on the same rows"), ("gate", "compare, gate and record the verdict")):
         cmd = commands.add_parser(name, help=helptext)
         if name == "compare":
-            cmd.add_argument("--challenger", required=True, metavar="V")
+            cmd.add_argument("--challenger", metavar="V", help="a version or alias (default: the challenger alias)")
         else:
-            cmd.add_argument("--version", required=True, metavar="V")
-        cmd.add_argument("--champion", metavar="V", required=name == "compare", help="a version or alias (gate: the current champion)")
+            cmd.add_argument("--version", metavar="V", help="a version or alias (default: the challenger alias)")
+        cmd.add_argument("--champion", metavar="V", help="a version or alias (default: the champion alias)")
         cmd.add_argument("--data", metavar="DATASET", help="score every row of this dataset instead of the challenger's test split")
         cmd.add_argument("--filter", nargs="+", action="append", metavar="'COL OP VALUE'")
         cmd.add_argument("--resamples", type=_positive, default=200)
@@ -304,17 +332,25 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _aliased(model: str, given: str | None, alias: str, flag: str) -> int:
+    """The version given on the command line, else the one `alias` points at (a RegistryError naming the flag if none)."""
+    if given is None and alias not in (registered_model(model).aliases or {}):
+        raise RegistryError(f"Registered model {model!r} has no {alias} alias; pass {flag} V (a version number).")
+    return int(version_of(model, alias if given is None else given).version)
+
+
 def _run(args: argparse.Namespace) -> dict:
     filters = [parse_filter(item) for group in getattr(args, "filter", None) or [] for item in group]
     if args.command == "register":
         return {"model": args.model, "version": register(args.run, args.model), "run_id": args.run}
     if args.command == "compare":
-        challenger, against = (int(version_of(args.model, v).version) for v in (args.challenger, args.champion))
-        table = compare(args.model, challenger, against, args.data, filters, args.resamples, args.seed)
-        return {"model": args.model, "challenger": challenger, "champion": against, "rows": table.attrs["rows"], "compare": records(table)}
+        first = _aliased(args.model, args.challenger, CHALLENGER, "--challenger")
+        against = _aliased(args.model, args.champion, CHAMPION, "--champion")
+        table = compare(args.model, first, against, args.data, filters, args.resamples, args.seed)
+        return {"model": args.model, "challenger": first, "champion": against, "rows": table.attrs["rows"], "compare": records(table)}
     if args.command == "gate":
-        table, verdict, against = gate_version(args.model, args.version, args.champion, args.data, filters, args.resamples, args.seed)
-        version = int(version_of(args.model, args.version).version)
+        version = _aliased(args.model, args.version, CHALLENGER, "--version")
+        table, verdict, against = gate_version(args.model, version, args.champion, args.data, filters, args.resamples, args.seed)
         passed = bool(verdict["passed"].all())
         return {
             "model": args.model,

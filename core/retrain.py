@@ -4,9 +4,11 @@
 
 The last stdout line is one JSON object: {"model", "version", "promoted", "gate": [{"rule", "value", "limit", "passed"}],
 "compare": {"champion", "rows", "metrics": [...]}, "run_id", "threshold": {"cut", "policy", "policy_text", "note"} or null}.
+Exit 0 whether or not the gate passed; exit 2 with one line for bad input (unknown model, no champion, unknown dataset).
+The Registry page's button runs this as a job.
+
 The new version's cut is re-derived on its own test split with the champion's threshold policy (core.threshold), so the
-retrained champion scores with a cut chosen for it; a champion without a saved cut gives a version without one. Exit 0 whether or not the gate passed; exit 2 with one
-line for bad input (unknown model, no champion, unknown dataset). The Registry page's button runs this as a job.
+retrained champion scores with a cut chosen for it; a champion without a saved cut gives a version without one.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 
+from core import threshold as thresholds
 from core import tracking
 from core.errors import RegistryError
 
@@ -22,6 +24,7 @@ THRESHOLD_TAGS = {
     "cost_fn": "wb.cost_fn",
     "capacity": "wb.capacity",
 }
+POLICY_TAG = "wb.threshold_policy"  # JSON {"kind", "params"} (core.threshold.policy): how the cut was chosen
 
 
 @dataclass(frozen=True)
@@ -112,14 +115,19 @@ def explanation(run_id: str) -> pd.DataFrame | None:
     return pd.read_parquet(path) if path is not None else None
 
 
-def save_threshold(run_id: str, threshold: float, value_tp: float, cost_fp: float, cost_fn: float, capacity: float | None) -> list[str]:
-    """Tags the run, and every registered version made from it, with the cut and its value settings.
+def save_threshold(
+    run_id: str, threshold: float, value_tp: float, cost_fp: float, cost_fn: float, capacity: float | None, policy: dict | None = None
+) -> list[str]:
+    """Tags the run, and every registered version made from it, with the cut, its value settings and its policy.
 
-    Returns the model versions tagged, as "name/version".
+    `policy` (core.threshold.policy) says how the cut was chosen so a retrain can choose its own; None means a cut
+    fixed by hand. Returns the model versions tagged, as "name/version".
     """
     get(run_id)
+    chosen = thresholds.policy("fixed", threshold=threshold) if policy is None else thresholds.policy(policy["kind"], **policy["params"])
     values = {"threshold": threshold, "value_tp": value_tp, "cost_fp": cost_fp, "cost_fn": cost_fn, "capacity": capacity}
     tags = {THRESHOLD_TAGS[k]: "" if v is None else repr(float(v)) for k, v in values.items()}
+    tags[POLICY_TAG] = json.dumps(chosen)
     client = tracking.client()
     for key, value in tags.items():
         client.set_tag(run_id, key, value)
@@ -136,6 +144,22 @@ def saved_threshold(tags: dict) -> dict | None:
     if not tags.get(THRESHOLD_TAGS["threshold"]):
         return None
     return {k: float(tags[t]) if tags.get(t) else None for k, t in THRESHOLD_TAGS.items()}
+
+
+def saved_policy(tags: dict) -> dict | None:
+    """The saved threshold policy from run or version tags; a cut saved without one is a fixed cut; None without a cut."""
+    saved = saved_threshold(tags)
+    if saved is None:
+        return None
+    if not tags.get(POLICY_TAG):
+        return thresholds.policy("fixed", threshold=saved["threshold"])
+    try:
+        found = json.loads(tags[POLICY_TAG])
+        return thresholds.policy(found["kind"], **found.get("params", {}))
+    except (ValueError, TypeError, KeyError, AttributeError) as err:
+        raise RegistryError(
+            f"The tag {POLICY_TAG} ({tags[POLICY_TAG][:80]!r}) is not a threshold policy ({err}); save the threshold again."
+        ) from None
 
 
 def registered_versions() -> pd.DataFrame:

@@ -207,3 +207,93 @@ def _check_share(name: str, share: float) -> None:
 
 def _percent(share: float) -> str:
     return f"{share * 100:g}%"
+
+
+# --- Threshold policies: how a cut was chosen, so a retrained model gets its own cut by the same rule -----------------
+
+SUGGESTION_KINDS = ("max_f1", "max_profit", "precision", "recall", "top_share")  # the policy of each suggestions() row, in order
+POLICY_PARAMS = {
+    "max_f1": (),
+    "max_profit": ("value_tp", "cost_fp", "cost_fn", "capacity"),
+    "precision": ("min_precision",),
+    "recall": ("min_recall",),
+    "top_share": ("top_share",),
+    "fixed": ("threshold",),
+}
+
+
+def policy(kind: str, **params) -> dict:
+    """A threshold policy {"kind", "params"}, checked: max_f1, max_profit, precision, recall, top_share or fixed."""
+    if kind not in POLICY_PARAMS:
+        raise ValueError(f"threshold policy {kind!r} is not one of {', '.join(POLICY_PARAMS)}")
+    wanted = POLICY_PARAMS[kind]
+    if set(params) != set(wanted):
+        raise ValueError(
+            f"threshold policy {kind!r} takes {', '.join(wanted) or 'no parameters'}, not {', '.join(sorted(params)) or 'none'}"
+        )
+    checked = {}
+    for name in wanted:
+        value = params[name]
+        if value is None and name == "capacity":
+            checked[name] = None
+            continue
+        try:
+            checked[name] = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"threshold policy {kind!r}: {name}={value!r} is not a number") from None
+        if np.isnan(checked[name]):
+            raise ValueError(f"threshold policy {kind!r}: {name} is NaN")
+        if name in ("min_precision", "min_recall", "top_share", "capacity"):
+            _check_share(name, checked[name])
+    if kind == "max_profit":
+        with_profit(pd.DataFrame({"tp": [], "fp": [], "fn": []}), checked["value_tp"], checked["cost_fp"], checked["cost_fn"])
+    return {"kind": kind, "params": checked}
+
+
+def suggestion_policy(
+    position: int, value_tp: float, cost_fp: float, cost_fn: float, min_precision: float, min_recall: float, top_share: float, capacity
+) -> dict:
+    """The policy behind row `position` of suggestions() called with these arguments."""
+    kind = SUGGESTION_KINDS[position]
+    given = {"value_tp": value_tp, "cost_fp": cost_fp, "cost_fn": cost_fn, "capacity": capacity}
+    given |= {"min_precision": min_precision, "min_recall": min_recall, "top_share": top_share}
+    return policy(kind, **{name: given[name] for name in POLICY_PARAMS[kind]})
+
+
+def policy_cut(table: pd.DataFrame, chosen: dict) -> float:
+    """The cut a policy gives on a threshold_table (its suggestion's threshold); NaN when the policy finds no cut there."""
+    chosen = policy(chosen["kind"], **chosen.get("params", {}))
+    kind, params = chosen["kind"], chosen["params"]
+    if kind == "fixed":
+        return params["threshold"]
+    costs = (params.get("value_tp", 1.0), params.get("cost_fp", 0.0), params.get("cost_fn", 0.0))
+    limits = {k: params[k] for k in ("min_precision", "min_recall", "top_share", "capacity") if k in params}
+    suggested = suggestions(table, *costs, **limits)
+    return float(suggested["threshold"].iat[SUGGESTION_KINDS.index(kind)])
+
+
+def policy_text(chosen: dict) -> str:
+    """The policy in words, e.g. "precision ≥ 70%" or "max profit (value 10 per TP, cost 1.5 per FP, 0 per FN)"."""
+    kind, params = chosen["kind"], chosen.get("params", {})
+    if kind == "max_profit":
+        text = f"max profit (value {params['value_tp']:g} per TP, cost {params['cost_fp']:g} per FP, {params['cost_fn']:g} per FN"
+        return text + (f", capacity {_percent(params['capacity'])})" if params.get("capacity") is not None else ")")
+    return {
+        "max_f1": lambda: "max F1",
+        "precision": lambda: f"precision ≥ {_percent(params['min_precision'])}",
+        "recall": lambda: f"recall ≥ {_percent(params['min_recall'])}",
+        "top_share": lambda: f"top {_percent(params['top_share'])}",
+        "fixed": lambda: f"fixed cut {params['threshold']:g}",
+    }[kind]()
+
+
+def slider_span(score, step: float) -> tuple[float, float]:
+    """(low, high): the lowest and highest finite score rounded outward to `step`, at least one step apart; (0, 1) without scores."""
+    score = np.asarray(score, dtype=np.float64)
+    finite = score[np.isfinite(score)]
+    if not len(finite):
+        return 0.0, 1.0
+    digits = max(0, -int(np.floor(np.log10(step))))
+    low = round(float(np.floor(finite.min() / step + 1e-9)) * step, digits)  # the nudge keeps 0.53 from rounding to 0.5301
+    high = round(float(np.ceil(finite.max() / step - 1e-9)) * step, digits)
+    return low, max(high, round(low + step, digits))

@@ -141,6 +141,36 @@ def test_lifecycle_promote_gate_promote_rollback_in_history_order(model):
     assert set(_states(model)) == {"done"}  # no intent left behind
 
 
+def test_the_newest_registered_version_is_the_challenger_until_it_is_promoted(model, strong_run):
+    client = tracking.client()
+
+    def aliases():
+        return registry.versions(model).set_index("version")["aliases"].to_dict()
+
+    assert registry.challenger(model) == 2 and aliases() == {2: "challenger", 1: ""}
+    registry.promote(model, 1, "first")
+    assert aliases() == {2: "challenger", 1: "champion"}  # promoting another version leaves the challenger
+    registry.promote(model, 2, "the challenger wins")
+    assert registry.challenger(model) is None and aliases() == {2: "champion", 1: ""}  # the alias moved to champion
+    assert registry.register(strong_run, model) == 3 and registry.challenger(model) == 3  # a newer challenger
+    registry.rollback(model, "back")
+    assert aliases() == {3: "challenger", 2: "", 1: "champion"}
+    registry.promote(model, 3, "third")
+    client.set_registered_model_alias(model, "challenger", "1")  # set outside the workbench on the previous champion
+    assert registry.rollback(model, "back to 1")["to_version"] == 1
+    assert aliases() == {3: "", 2: "", 1: "champion"}  # a rollback never leaves challenger on the champion
+    assert _moves(model) == [("promote", None, 1), ("promote", 1, 2), ("rollback", 2, 1), ("promote", 1, 3), ("rollback", 3, 1)]
+
+
+def test_versions_show_their_runs_names(model, weak_run, strong_run):
+    names = registry.versions(model).set_index("version")["name"].to_dict()
+    assert names == {v: mlflow.get_run(r).info.run_name for v, r in ((1, weak_run), (2, strong_run))}
+    assert list(registry.versions(model).columns) == registry.VERSION_COLUMNS
+    client = tracking.client()
+    client.delete_model_version_tag(model, "1", "wb.run_name")  # registered before the tag existed: read from the run
+    assert registry.versions(model).set_index("version").loc[1, "name"] == mlflow.get_run(weak_run).info.run_name
+
+
 def test_a_failed_gate_blocks_promotion_and_names_the_rule(model, monkeypatch):
     registry.promote(model, 1, "first")
     monkeypatch.setenv("WB_GATE_MIN_ROC_AUC", "0.99")
@@ -201,6 +231,8 @@ def test_cli_prints_one_json_object_and_exits_2_with_one_line_for_bad_input(trai
     assert _cli(capsys, "register", "--run", strong_run, "--model", name)[1]["version"] == 2
     code, result, err = _cli(capsys, "rollback", "--model", name, "--reason", "nothing yet")
     assert code == 2 and err.count("\n") == 1 and err.startswith("error: ") and "no previous champion" in result["error"]
+    code, result, err = _cli(capsys, "compare", "--model", name)  # the challenger (2) against no champion yet
+    assert code == 2 and "has no champion alias; pass --champion V" in result["error"] and err.count("\n") == 1
     code, result, _ = _cli(capsys, "promote", "--model", name, "--version", "1", "--reason", "first", "--user", "ann")
     assert code == 0 and {k: result[k] for k in ("model", "action", "version", "from_version", "gate_passed")} == {
         "model": name,
@@ -215,6 +247,10 @@ def test_cli_prints_one_json_object_and_exits_2_with_one_line_for_bad_input(trai
     code, result, _ = _cli(capsys, "compare", "--model", name, "--challenger", "2", "--champion", "champion", "--resamples", "50")
     assert code == 0 and (result["challenger"], result["champion"], result["rows"]) == (2, 1, 3_000)
     assert set(result["compare"][0]) == set(compare.COMPARE_COLUMNS)
+    code, defaulted, _ = _cli(capsys, "compare", "--model", name, "--resamples", "50")  # champion against challenger
+    assert code == 0 and defaulted == result
+    code, result, _ = _cli(capsys, "gate", "--model", name, "--resamples", "50")
+    assert code == 0 and (result["version"], result["champion"]) == (2, 1)
     code, result, _ = _cli(capsys, "history", "--model", name)
     assert code == 0 and result["champion"] == 1 and [r["to_version"] for r in result["history"]] == [1]
     assert set(result["history"][0]) == set(audit.HISTORY_COLUMNS) and result["history"][0]["user"] == "ann"

@@ -4,8 +4,9 @@ import json
 import time
 
 import mlflow
+import pandas as pd
 
-from core import jobs, registry, retrain
+from core import jobs, registry, retrain, runs, score, threshold, tracking
 
 
 def test_retrain_promotes_when_the_gate_passes_and_keeps_the_champion_when_it_fails(train_env, demo_run, capsys, monkeypatch):
@@ -56,3 +57,39 @@ def test_retrain_runs_as_a_background_job(train_env, demo_run):
     assert run.data.tags["wb.retrain.model"] == "retrain-job" and run.data.tags["wb.retrain.promoted"] == "true"
     assert run.info.run_name == "retrain · gbdt · demo"
     assert registry.champion("retrain-job") == version + 1
+
+
+def test_a_retrained_champion_scores_with_a_cut_re_derived_by_the_champions_policy(train_env, demo_run, capsys, tmp_path):
+    first = registry.register(demo_run, "retrain-cut")
+    chosen = threshold.policy("recall", min_recall=0.5)
+    client = tracking.client()
+    # On the version only (the session's demo run is shared): a cut that is not the policy's, to see it re-derived.
+    for key, value in {"wb.threshold": "0.5", "wb.value_tp": "10.0", "wb.cost_fp": "1.0", "wb.cost_fn": "", "wb.capacity": ""}.items():
+        client.set_model_version_tag("retrain-cut", str(first), key, value)
+    client.set_model_version_tag("retrain-cut", str(first), runs.POLICY_TAG, json.dumps(chosen))
+    registry.promote("retrain-cut", first, "first champion")
+
+    assert retrain.main(["--model", "retrain-cut"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["promoted"] is True and registry.champion("retrain-cut") == first + 1
+    expected = threshold.policy_cut(threshold.threshold_frame(runs.predictions(result["run_id"])), chosen)
+    assert 0 < expected < 0.5
+    assert result["threshold"] == {"cut": expected, "policy": chosen, "policy_text": "recall ≥ 50%", "note": ""}
+    version_tags = client.get_model_version("retrain-cut", str(first + 1)).tags
+    assert runs.saved_threshold(version_tags)["threshold"] == expected and runs.saved_policy(version_tags) == chosen
+    assert runs.saved_threshold(version_tags)["value_tp"] == 10.0  # the champion's value settings travel with the cut
+
+    out = tmp_path / "scores.parquet"
+    assert score.main(["--model", "models:/retrain-cut@champion", "--data", "demo", "--out", str(out)]) == 0
+    scored = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (scored["version"], scored["threshold"], scored["threshold_from"]) == (first + 1, expected, "version")
+    frame = pd.read_parquet(out)
+    assert (frame["decision"] == (frame["score"] >= expected)).all()
+
+
+def test_a_champion_cut_saved_without_a_policy_is_kept_as_a_fixed_cut(train_env, demo_run):
+    version = registry.register(demo_run, "retrain-legacy")
+    tracking.client().set_model_version_tag("retrain-legacy", str(version), "wb.threshold", "0.2")
+    registry.promote("retrain-legacy", version, "first champion")
+    chosen, saved = retrain.champion_policy("retrain-legacy")
+    assert chosen == {"kind": "fixed", "params": {"threshold": 0.2}} and saved["threshold"] == 0.2

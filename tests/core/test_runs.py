@@ -1,10 +1,12 @@
 """Finished runs as Diagnostics reads them, on a real MLflow store."""
 
+import json
+
 import mlflow
 import pandas as pd
 import pytest
 
-from core import runs, tracking
+from core import runs, threshold, tracking
 from core.errors import RegistryError
 
 
@@ -77,3 +79,17 @@ def test_segment_values_are_sorted_text_without_missing_for_text_and_categorical
     assert runs.segment_values(frame.astype({"channel": "category"}), "channel") == ["email", "search", "social"]
     assert runs.segment_values(frame[frame["channel"] != "email"].astype({"channel": "category"}), "channel") == ["search", "social"]
     assert runs.segment_values(frame, "hour") == ["11.0", "2.0", "3.0"]  # as the filter compares: text
+
+
+def test_a_saved_threshold_keeps_its_policy_and_a_cut_saved_without_one_reads_as_fixed(train_env, demo_run):
+    chosen = threshold.policy("precision", min_precision=0.3)
+    runs.save_threshold(demo_run, 0.25, 10.0, 1.5, 0.0, 0.2, policy=chosen)
+    tags = mlflow.get_run(demo_run).data.tags
+    assert json.loads(tags[runs.POLICY_TAG]) == {"kind": "precision", "params": {"min_precision": 0.3}}
+    assert runs.saved_policy(tags) == chosen and runs.saved_threshold(tags)["capacity"] == 0.2
+    runs.save_threshold(demo_run, 0.125, 10.0, 1.5, 0.0, None)  # moved by hand: fixed at the cut
+    assert runs.saved_policy(mlflow.get_run(demo_run).data.tags) == {"kind": "fixed", "params": {"threshold": 0.125}}
+    assert runs.saved_policy({"wb.threshold": "0.4"}) == {"kind": "fixed", "params": {"threshold": 0.4}}  # saved before policies
+    assert runs.saved_policy({}) is None
+    with pytest.raises(RegistryError, match="wb.threshold_policy .* is not a threshold policy"):
+        runs.saved_policy({"wb.threshold": "0.4", "wb.threshold_policy": '{"kind": "best"}'})

@@ -6,7 +6,21 @@ import pytest
 from sklearn.metrics import confusion_matrix, f1_score, precision_recall_curve, precision_score, recall_score
 
 from core.plots.threshold import DRAWN_POINTS, confusion_heatmap, metrics_by_threshold, profit_curve
-from core.threshold import at, confusion, every_cut_loses, suggestions, threshold_frame, threshold_table, valued_frame, with_profit
+from core.threshold import (
+    at,
+    confusion,
+    every_cut_loses,
+    policy,
+    policy_cut,
+    policy_text,
+    slider_span,
+    suggestion_policy,
+    suggestions,
+    threshold_frame,
+    threshold_table,
+    valued_frame,
+    with_profit,
+)
 
 NAN = float("nan")
 
@@ -314,3 +328,61 @@ def test_figures_of_empty_predictions_have_no_points():
     assert len(metrics_by_threshold(table, 0.5).data[0].x) == 0
     fig = profit_curve(table, 0.5)
     assert len(fig.data) == 1 and len(fig.data[0].x) == 1  # only the flag-nothing row (share NaN of no rows), no chosen-cut marker
+
+
+@pytest.mark.parametrize(
+    ("chosen", "expected"),
+    [  # the ten rows' suggestions, worked out by hand in test_each_suggestion_on_the_ten_rows
+        (policy("max_profit", value_tp=10, cost_fp=4, cost_fn=0, capacity=None), 0.3),
+        (policy("max_profit", value_tp=10, cost_fp=4, cost_fn=0, capacity=0.2), 0.8),  # 28 at 0.3 flags 70%; 0.8 (20) flags 20%
+        (policy("precision", min_precision=0.7), 0.6),
+        (policy("recall", min_recall=0.8), 0.3),
+        (policy("top_share", top_share=0.25), 0.8),
+        (policy("max_f1"), 0.6),
+        (policy("fixed", threshold=0.33), 0.33),
+    ],
+)
+def test_a_policy_gives_its_suggestions_cut(ten, chosen, expected):
+    assert policy_cut(ten, chosen) == expected
+
+
+def test_a_policy_without_a_cut_gives_nan_and_bad_policies_are_refused(ten):
+    assert np.isnan(policy_cut(ten, policy("max_profit", value_tp=0, cost_fp=1, cost_fn=0, capacity=None)))  # no cut beats 0
+    assert np.isnan(policy_cut(ten, policy("top_share", top_share=0.05)))  # the top row alone is 10%
+    with pytest.raises(ValueError, match="'best' is not one of"):
+        policy("best")
+    with pytest.raises(ValueError, match="takes min_recall, not min_precision"):
+        policy("recall", min_precision=0.5)
+    with pytest.raises(ValueError, match="min_recall=1.5"):
+        policy("recall", min_recall=1.5)
+    with pytest.raises(ValueError, match="cost_fp=-1"):
+        policy("max_profit", value_tp=1, cost_fp=-1, cost_fn=0, capacity=None)
+
+
+def test_suggestion_policies_follow_the_suggestion_rows(ten):
+    args = (10, 4, 0, 0.7, 0.8, 0.25, None)
+    frame = suggestions(ten, 10, 4, 0, 0.7, 0.8, 0.25, None)
+    cuts = [policy_cut(ten, suggestion_policy(i, *args)) for i in range(len(frame))]
+    assert cuts == frame["threshold"].tolist()
+    assert [policy_text(suggestion_policy(i, *args)) for i in range(len(frame))] == [
+        "max F1",
+        "max profit (value 10 per TP, cost 4 per FP, 0 per FN)",
+        "precision ≥ 70%",
+        "recall ≥ 80%",
+        "top 25%",
+    ]
+    assert policy_text(policy("fixed", threshold=0.125)) == "fixed cut 0.125"
+
+
+@pytest.mark.parametrize(
+    ("score", "span"),
+    [
+        ([0.0123, 0.2, 0.53], (0.0123, 0.53)),  # on the step already: nothing added (0.53 / 0.0001 is 5300.000000000001)
+        ([0.01234, 0.52996], (0.0123, 0.53)),  # rounded outward
+        ([0.2, 0.2, np.nan], (0.2, 0.2001)),  # one score: one step wide; NaN ignored
+        ([], (0.0, 1.0)),
+        ([0.00001, 0.99999], (0.0, 1.0)),
+    ],
+)
+def test_slider_span_is_the_score_range_rounded_outward_to_the_step(score, span):
+    assert slider_span(np.array(score, dtype=float), 0.0001) == span
