@@ -73,6 +73,7 @@ SETTINGS = (
     Setting("gate_min_roc_auc", "WB_GATE_MIN_ROC_AUC", "0.6", "Promotion gate: the challenger's ROC AUC must be at least this", _non_negative_float),
     Setting("gate_max_ece", "WB_GATE_MAX_ECE", "0.02", "Promotion gate: the challenger's ECE must be at most this", _non_negative_float),
     Setting("gate_max_drop", "WB_GATE_MAX_DROP", "0.005", "Promotion gate: ROC AUC the challenger may lose against the champion on the same rows", _non_negative_float),
+    Setting("upload_max_mb", "WB_UPLOAD_MAX_MB", "500", "Largest file, in MB, the Explore page accepts as an upload (Streamlit's own ceiling is set to 4096 in .streamlit/config.toml)", _positive_int),
     Setting("score_chunk_rows", "WB_SCORE_CHUNK_ROWS", "200000", "Rows per chunk when core.score streams a dataset", _positive_int),
 )  # fmt: skip
 

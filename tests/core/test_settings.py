@@ -44,3 +44,12 @@ def test_a_bad_value_names_its_variable(monkeypatch, value):
     monkeypatch.setenv("WB_SQL_ROW_LIMIT", value)
     with pytest.raises(WorkbenchError, match="WB_SQL_ROW_LIMIT"):
         settings.get("sql_row_limit")
+
+
+def test_streamlit_accepts_uploads_as_large_as_our_cap(monkeypatch):
+    import tomllib
+
+    monkeypatch.delenv("WB_UPLOAD_MAX_MB", raising=False)
+    assert settings.get("upload_max_mb") == 500
+    config = tomllib.loads((PROJECT / ".streamlit" / "config.toml").read_text())
+    assert config["server"]["maxUploadSize"] >= settings.get("upload_max_mb")
