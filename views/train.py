@@ -4,8 +4,19 @@ import streamlit as st
 
 import models
 from core import data, jobs, sql, train, ui
+from core.errors import WorkbenchError
 from core.spec import CALIBRATIONS, IMBALANCE, SEARCH_METRICS, SPLITS, TrainSpec
 from core.validate import first_error
+
+
+def attempt(compute):
+    """`(compute(), None)`, or `(None, reason)` with the reason shown: the page keeps its Launch button and job board."""
+    try:
+        return compute(), None
+    except WorkbenchError as err:
+        st.error(str(err))
+        return None, str(err)
+
 
 st.title("Train")
 
@@ -32,7 +43,7 @@ with left:
 columns = ui.or_stop(ui.cached, data.columns, dataset)
 column_names = list(columns)
 with middle:
-    target = ui.choice("Target", column_names, data.likely_target(columns), key="train.target")
+    target = ui.choice("Target", column_names, ui.cached(data.likely_target, dataset), key="train.target")
 positive = right.text_input("Positive value", key="train.positive", help="Matched as text, any case; empty means true / 1 / yes") or None
 times = data.time_columns(columns)
 time_column = ui.choice("Time column", ["(none)", *times], times[0] if times else "(none)", key="train.time_column")
@@ -124,41 +135,64 @@ def make_spec(exclude: list[str]) -> TrainSpec:
 
 # --- Features and checks -------------------------------------------------------------------------
 st.header("Features and data checks")
-first_look = ui.or_stop(ui.cached_for, dataset, train.preview_checks, make_spec([]))
+first_look, problem = attempt(lambda: ui.cached_for(dataset, train.preview_checks, make_spec([])))
 candidates = [c for c in column_names if c not in (target, time_column)]
-suggested = train.suggested_exclusions(first_look, candidates)
 exclude = st.multiselect(
     "Exclude",
     candidates,
-    default=suggested,
+    default=[] if first_look is None else train.suggested_exclusions(first_look, candidates),
     key=f"train.exclude.{dataset}.{target}",
     help="Suggested: columns the checks call a leak or an id",
 )
-spec = ui.or_stop(make_spec, exclude)
-checks = None
+spec, failed = attempt(lambda: make_spec(exclude))
+problem = problem or failed
+if problem is None:
+    checks, problem = attempt(lambda: ui.cached_for(dataset, train.preview_checks, spec))
+    if checks is not None:
+        st.caption(f"Checks on a sample of up to {train.PREVIEW_ROWS:,} rows; the job repeats them on all the rows it trains on.")
+        flagged = checks[checks["severity"] != "ok"]
+        st.dataframe(flagged if not flagged.empty else checks, hide_index=True, key="train.checks")
+        if first_error(checks):
+            problem = f"Fix before launching: {first_error(checks)}"
+            st.error(problem)
+if spec is not None:
+    left, right = st.columns([3, 1], vertical_alignment="center")
+    with left.expander("Spec as YAML"):
+        st.code(spec.to_yaml(), language="yaml")
+    right.download_button("Download spec as YAML", spec.to_yaml(), file_name="spec.yaml", mime="application/x-yaml", key="train.download")
+
+
+def launched(run_id: str) -> None:
+    st.session_state["train.job"] = run_id  # the board below shows the new job and its log
+    st.toast(f"Launched run {run_id[:8]}")
+
+
+def confirm_duplicate() -> None:
+    """Launch anyway: the next run launches the spec the warning was about (before anything renders)."""
+    st.session_state["train.confirmed"] = st.session_state.pop("train.duplicate", (None,))[0]
+
+
+# --- Launch and jobs: the board sits right under the button ----------------------------------------
+launch_col, note_col = st.columns([1, 4], vertical_alignment="center")
+sha = None if spec is None else jobs.spec_sha(spec)
 with ui.shown_errors():
-    checks = ui.cached_for(dataset, train.preview_checks, spec)
-    st.caption(f"Checks on a sample of up to {train.PREVIEW_ROWS:,} rows; the job repeats them on all the rows it trains on.")
-    st.dataframe(checks[checks["severity"] != "ok"] if (checks["severity"] != "ok").any() else checks, hide_index=True, key="train.checks")
-    problem = first_error(checks)
-    if problem:
-        st.error(f"Fix before launching: {problem}")
-
-# --- Launch --------------------------------------------------------------------------------------
-launch_col, download_col = st.columns([1, 3])
-with ui.shown_errors():
-    if launch_col.button("Launch", type="primary", key="train.launch", disabled=checks is None or first_error(checks) is not None):
-        run_id = jobs.launch(spec)
-        st.session_state["train.job"] = run_id  # the board below shows the new job's log
-        st.toast(f"Launched run {run_id[:8]}")
-with st.expander("Spec as YAML"):
-    st.code(spec.to_yaml(), language="yaml")
-download_col.download_button(
-    "Download spec as YAML", spec.to_yaml(), file_name="spec.yaml", mime="application/x-yaml", key="train.download"
-)
+    clicked = launch_col.button("Launch", type="primary", key="train.launch", disabled=problem is not None, help=problem)
+    if problem is None and st.session_state.pop("train.confirmed", None) == sha:
+        launched(jobs.launch(spec))
+    elif clicked:
+        duplicate = jobs.duplicate_of(spec)
+        if duplicate:  # asks first: an identical job is running
+            st.session_state["train.duplicate"] = (sha, duplicate)
+        else:
+            launched(jobs.launch(spec))
+if problem is not None:
+    note_col.caption(f"Launch is off until this is fixed: {problem}")
+pending = st.session_state.get("train.duplicate")
+if pending and problem is None and pending[0] == sha:
+    note_col.warning(f"An identical job is already running (run {pending[1][:8]}): launching again trains the same model twice.")
+    note_col.button("Launch anyway", key="train.launch_anyway", on_click=confirm_duplicate)
 
 
-# --- Jobs ----------------------------------------------------------------------------------------
 @st.fragment(run_every=2)
 def job_board():
     st.header("Jobs")

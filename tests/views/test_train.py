@@ -92,3 +92,39 @@ def test_search_settings_reach_the_spec_and_defaults_stay_out(train_env):
     spec = yaml.safe_load(at.code[0].value)
     assert spec["search"] == {"n_trials": 5, "timeout_s": None, "metric": "roc_auc"}
     assert spec["model"]["params"] == {"num_leaves": 15}
+
+
+@pytest.mark.parametrize(("target", "reason"), [("event_time", "has type TIMESTAMP"), ("country", "is not binary")])
+def test_a_wrong_target_keeps_a_disabled_launch_and_the_job_board(train_env, target, reason):
+    at = run()
+    at.selectbox(key="train.target").set_value(target).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [e.value for e in at.error if reason in e.value], [e.value for e in at.error]
+    launch = at.button(key="train.launch")
+    assert launch.disabled and reason in launch.help
+    assert any(reason in c.value for c in at.caption if c.value.startswith("Launch is off"))
+    assert "Jobs" in [h.value for h in at.header]
+
+
+@pytest.mark.slow
+def test_launching_a_running_job_again_asks_first(train_env):
+    at = run()
+    at.selectbox(key="train.family").set_value("forest").run()
+    at.number_input(key="train.param.forest.n_estimators").set_value(2000).run()
+    at.number_input(key="train.param.forest.min_samples_leaf").set_value(1).run()
+    at.button(key="train.launch").click().run()
+    first = at.session_state["train.job"]
+    launched = []
+    try:
+        assert not at.warning
+        at.button(key="train.launch").click().run()  # the same spec while the first job runs
+        assert at.session_state["train.job"] == first and jobs.running() == [first]
+        assert any(f"identical job is already running (run {first[:8]})" in w.value for w in at.warning)
+        at.button(key="train.launch_anyway").click().run()
+        assert not at.exception and not at.error
+        launched.append(at.session_state["train.job"])
+        assert launched[0] != first and set(jobs.running()) == {first, launched[0]}
+        assert not at.warning and not [b for b in at.button if b.key == "train.launch_anyway"]
+    finally:
+        for run_id in [first, *launched]:
+            jobs.cancel(run_id)
