@@ -35,11 +35,11 @@ import pyarrow.parquet as pq
 from core import data, runs, settings, tracking
 from core.cli import leave
 from core.errors import DataError, RegistryError, WorkbenchError
-from core.sql import Filter, compile_filters, ident, is_numeric, is_temporal, parse_filter
+from core.signature import INPUT_TYPES, fits
+from core.sql import Filter, compile_filters, ident, is_numeric, parse_filter
 
 OUTPUT_COLUMNS = ("score", "decision")
 MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>[^/]+))?/?$")
-NUMERIC_TYPES = ("double", "float", "long", "integer")
 SAVE_HINT = "save one with 'Save threshold' on the Diagnostics page, or pass --threshold T"
 
 
@@ -70,6 +70,10 @@ class Scorer:
         if schema is None or not schema.has_input_names():
             raise RegistryError(f"Model {self.uri} has no named input signature, so its input columns are unknown; log it with one.")
         return {spec.name: (getattr(spec.type, "name", str(spec.type)), spec.required) for spec in schema.inputs}
+
+    def trained_types(self) -> dict[str, str]:
+        """Input column -> its DuckDB type at training, from the model's metadata (empty for models logged before)."""
+        return dict((self.load().model.metadata.metadata or {}).get(INPUT_TYPES) or {})
 
     def threshold(self, override: float | None = None) -> tuple[float, str]:
         """(threshold, where it came from): the override, else the version's saved one, else its run's."""
@@ -150,19 +154,6 @@ def resolve(uri: str) -> Scorer:
     return scorer
 
 
-def _fits(signature_type: str, sql_type: str) -> bool:
-    kind, upper = signature_type.lower(), sql_type.upper()
-    if kind in NUMERIC_TYPES:
-        return is_numeric(upper)
-    if kind == "string":
-        return upper.startswith(("VARCHAR", "ENUM"))
-    if kind == "boolean":
-        return upper == "BOOLEAN"
-    if kind == "datetime":
-        return is_temporal(upper)
-    return True
-
-
 def default_keys(cols: dict[str, str], inputs: Sequence[str], time_column: str | None) -> list[str]:
     """Columns named `id` or `*_id` that the model does not read, and the training run's time column, in dataset order."""
     return [c for c in cols if ((c.lower() == "id" or c.lower().endswith("_id")) and c not in inputs) or c == time_column]
@@ -175,7 +166,12 @@ def plan(cols: dict[str, str], scorer: Scorer, keys: Sequence[str] | None, datas
     if missing:
         raise DataError(f"Dataset {dataset} lacks columns the model needs: {', '.join(missing)}.")
     inputs = [c for c in wanted if c in cols]
-    wrong = [f"{c} is {cols[c]} (the model expects {wanted[c][0]})" for c in inputs if not _fits(wanted[c][0], cols[c])]
+    trained = scorer.trained_types()
+    wrong = [
+        f"{c} is {cols[c]} (the model expects {trained.get(c) or wanted[c][0]})"
+        for c in inputs
+        if not fits(wanted[c][0], cols[c], trained.get(c))
+    ]
     if wrong:
         raise DataError(f"Column types in {dataset} do not fit the model: {'; '.join(wrong)}.")
     if keys is None:
@@ -247,9 +243,18 @@ def read_ahead(chunks: Iterator):
 
 
 def positive_scores(scorer: Scorer, features: pd.DataFrame) -> np.ndarray:
-    """P(positive) per row from the pyfunc model (logged with predict_proba: the second column)."""
+    """P(positive) per row: the scikit-learn model's predict_proba, else the pyfunc model's predict (its second column).
+
+    plan() has checked the columns by name and type, and MLflow's own check of an `Any` column (see core.signature)
+    walks it value by value (~1 µs each), so a scikit-learn model is asked directly.
+    """
+    model = scorer.load().model
     try:
-        out = scorer.load().model.predict(features)
+        raw = model.get_raw_model()
+    except NotImplementedError:
+        raw = None
+    try:
+        out = raw.predict_proba(features) if hasattr(raw, "predict_proba") else model.predict(features)
     except mlflow.exceptions.MlflowException as err:
         raise DataError(f"The model refused the rows: {_mlflow_error(err)}") from None
     out = np.asarray(out.to_numpy() if isinstance(out, pd.DataFrame | pd.Series) else out, dtype="float64")

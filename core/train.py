@@ -28,7 +28,6 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import pandas as pd
-from mlflow.models import infer_signature
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.frozen import FrozenEstimator
@@ -38,6 +37,7 @@ from core import data, demo, metrics, naming, settings, stream, tracking
 from core.cli import leave
 from core.errors import DataError, JobError, SpecError, WorkbenchError, failed
 from core.search import search
+from core.signature import INPUT_TYPES, model_signature
 from core.spec import TrainSpec, flatten
 from core.split import split_labels
 from core.sql import is_numeric, is_temporal
@@ -60,6 +60,7 @@ class Prepared:
     features: list[str]
     segments: list[str]
     checks: pd.DataFrame
+    types: dict[str, str] = dataclasses.field(default_factory=dict)  # feature -> DuckDB type, for the model signature
 
 
 class Log:
@@ -117,7 +118,7 @@ def prepare(con, spec: TrainSpec, log: Log) -> Prepared:
     for column in features:  # infinities are missing values to every family
         if pd.api.types.is_float_dtype(frame[column]):
             frame[column] = frame[column].replace([np.inf, -np.inf], np.nan)
-    return Prepared(frame, y, labels, features, segments, checks)
+    return Prepared(frame, y, labels, features, segments, checks, {c: cols[c] for c in features})
 
 
 def _connect_and_prepare(spec: TrainSpec, log: Log) -> tuple:
@@ -280,7 +281,7 @@ def train(spec: TrainSpec, run_id: str | None = None, log: Log | None = None, re
             if streaming:
                 scores, predictions, importance, final, example, rows = stream.fit_streaming(con, spec, params, prep, log, folder, resume)
                 _log_fingerprint(fingerprint(con, spec, prep, sum(rows.values())), folder)
-                result = log_results(scores, predictions, importance, None, final, example, rows, folder, log)
+                result = log_results(scores, predictions, importance, None, final, example, rows, folder, log, prep.types)
             else:
                 _log_fingerprint(fingerprint(con, spec, prep, len(prep.y)), folder)
                 estimator, model, final, valid_raw = fit(spec, prep, params, log)
@@ -314,10 +315,12 @@ def _evaluate_and_log(spec, prep: Prepared, estimator, model, final, valid_raw, 
     shap_rows = settings.get("shap_rows")
     shap_frame = explanation(estimator, X[test], shap_rows, spec.seed) if shap_rows and hasattr(estimator, "contributions") else None
     rows = {part: int((prep.labels == part).sum()) for part in ("train", "valid", "test")}
-    return log_results(scores, predictions, importance, shap_frame, final, X[test].head(5), rows, folder, log)
+    return log_results(scores, predictions, importance, shap_frame, final, X[test].head(5), rows, folder, log, prep.types)
 
 
-def log_results(scores: dict, predictions, importance, shap_frame, final, example, rows: dict, folder: Path, log: Log) -> dict:
+def log_results(
+    scores: dict, predictions, importance, shap_frame, final, example, rows: dict, folder: Path, log: Log, types: dict[str, str]
+) -> dict:
     """Logs metrics per split, predictions, importance, SHAP and the model; returns the CLI result."""
     found = {part: metrics.scores(y, score) for part, (y, score) in scores.items()}
     out_metrics = found["test"]
@@ -332,15 +335,14 @@ def log_results(scores: dict, predictions, importance, shap_frame, final, exampl
     if shap_frame is not None:
         _log_frame(shap_frame, "shap.parquet", folder)
         log(f"explained {len(shap_frame):,} test rows", 0.85)
-    # dtypes are those of the whole training frame: integer columns with gaps already arrive as doubles.
-    signature = infer_signature(example, final.predict_proba(example))
     mlflow.sklearn.log_model(
         final,
         name="model",
         serialization_format="cloudpickle",
         pyfunc_predict_fn="predict_proba",
-        signature=signature,
+        signature=model_signature(types, example, final.predict_proba(example)),
         input_example=example,
+        metadata={INPUT_TYPES: types},
         pip_requirements=MODEL_REQUIREMENTS,  # inferring them reloads the model in a subprocess: ~6 s
     )
     mlflow.log_metric("progress", 1.0)

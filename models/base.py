@@ -20,6 +20,11 @@ def as_text(column: pd.Series) -> pd.Series:
     return column.astype("string").astype(object).where(column.notna(), None)
 
 
+def as_float(column: pd.Series) -> pd.Series:
+    """A column as float64, missing and unreadable values as NaN: how every family reads a numeric input."""
+    return pd.to_numeric(column, errors="coerce").astype("float64")
+
+
 def text_levels(column: pd.Series) -> list[str]:
     """The column's distinct values as sorted text, missing left out."""
     return sorted(as_text(pd.Series(pd.unique(column))).dropna().unique())
@@ -45,6 +50,11 @@ class TabularClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
+
+    def _numbers_as_float(self, X: pd.DataFrame) -> pd.DataFrame:
+        """The input columns, numeric ones as float64 whatever pandas or DuckDB gave (int64, Int64 with gaps, text)."""
+        X = X[list(self.feature_names_in_)]
+        return X.assign(**{c: as_float(X[c]) for c in self.numeric_ if X[c].dtype != "float64"})
 
     def _remember_columns(self, X: pd.DataFrame) -> None:
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)

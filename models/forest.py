@@ -56,11 +56,11 @@ class ForestClassifier(TabularClassifier):
             random_state=self.random_state,
             n_jobs=-1,
         )
-        self.model_.fit(self.encoder_.fit_transform(X), np.asarray(y))
+        self.model_.fit(self.encoder_.fit_transform(self._numbers_as_float(X)), np.asarray(y))
         return self
 
     def _prepare(self, X: pd.DataFrame) -> np.ndarray:
-        return self.encoder_.transform(X)
+        return self.encoder_.transform(self._numbers_as_float(X))
 
     @property
     def feature_importances_(self) -> np.ndarray:

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from models import Param
-from models.base import TabularClassifier, as_categorical, text_levels
+from models.base import TabularClassifier, as_categorical, as_float, text_levels
 
 NAME = "gbdt"
 PARAMS = (
@@ -24,7 +24,11 @@ PARAMS = (
 
 
 class GBDTClassifier(TabularClassifier):
-    """LightGBM on raw frames: text columns become categories learned at fit time (unknown -> missing)."""
+    """LightGBM on raw frames: text columns become categories learned at fit time (unknown -> missing).
+
+    The booster sees the columns as f0, f1, … (LightGBM refuses names holding JSON characters such as `[`, `,`, `"`);
+    importance and contributions come back under the frame's own names.
+    """
 
     def __init__(self, n_estimators=600, learning_rate=0.05, num_leaves=31, min_child_samples=100, subsample=0.8,
                  colsample_bytree=0.8, reg_lambda=1.0, cat_smooth=10.0, early_stopping_rounds=50, categorical=None,
@@ -45,6 +49,7 @@ class GBDTClassifier(TabularClassifier):
 
     def fit(self, X: pd.DataFrame, y, eval_set=None, callbacks=(), eval_metric=None):
         self._remember_columns(X)
+        self.booster_names_ = [f"f{i}" for i in range(len(self.feature_names_in_))]
         self.categories_ = {c: text_levels(X[c]) for c in self.categorical_}
         self.model_ = lgb.LGBMClassifier(
             n_estimators=self.n_estimators,
@@ -67,16 +72,17 @@ class GBDTClassifier(TabularClassifier):
             X_valid, y_valid = eval_set
             fit_args["eval_X"], fit_args["eval_y"] = self._prepare(X_valid), np.asarray(y_valid)
             fit_args["callbacks"].append(lgb.early_stopping(self.early_stopping_rounds, verbose=False))
-        self.model_.fit(self._prepare(X), np.asarray(y), categorical_feature=self.categorical_ or "auto", **fit_args)
+        internal = dict(zip(self.feature_names_in_, self.booster_names_, strict=True))
+        categorical = [internal[c] for c in self.categorical_]
+        self.model_.fit(self._prepare(X), np.asarray(y), categorical_feature=categorical or "auto", **fit_args)
         return self
 
     def _prepare(self, X: pd.DataFrame) -> pd.DataFrame:
+        """The booster's input: categories over the fitted levels, numbers as float64, columns under booster names."""
+        names = getattr(self, "booster_names_", self.feature_names_in_)  # models logged before booster names used their own
         out = {}
-        for column in self.feature_names_in_:
-            if column in self.categories_:
-                out[column] = as_categorical(X[column], self.categories_[column])
-            else:
-                out[column] = pd.to_numeric(X[column], errors="coerce").astype("float64")
+        for column, name in zip(self.feature_names_in_, names, strict=True):
+            out[name] = as_categorical(X[column], self.categories_[column]) if column in self.categories_ else as_float(X[column])
         return pd.DataFrame(out, index=X.index)
 
     @property

@@ -30,7 +30,7 @@ PARAMS = (
 
 def _bucket(values: pd.Series) -> pd.Series:
     """Log-scale buckets of a number as text; missing is 'NA'."""
-    x = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+    x = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)  # Int64 with gaps too
     with np.errstate(invalid="ignore"):
         bucket = np.sign(x) * np.floor(np.log1p(np.abs(x)) * 4)
     text = pd.Series(bucket, index=values.index).map("{:g}".format)

@@ -41,7 +41,7 @@ class LinearClassifier(TabularClassifier):
             ],
             sparse_threshold=0.0,
         )  # fmt: skip
-        encoded = self.encoder_.fit_transform(X)
+        encoded = self.encoder_.fit_transform(self._numbers_as_float(X))
         self.model_ = LogisticRegression(C=self.C, max_iter=self.max_iter, class_weight=self.class_weight, random_state=self.random_state)
         self.model_.fit(encoded, np.asarray(y))
         self.mean_encoded_ = encoded.mean(axis=0)
@@ -50,7 +50,7 @@ class LinearClassifier(TabularClassifier):
         return self
 
     def _prepare(self, X: pd.DataFrame) -> np.ndarray:
-        return self.encoder_.transform(X)
+        return self.encoder_.transform(self._numbers_as_float(X))
 
     def _sources(self) -> np.ndarray:
         """The input column behind each encoded column (one-hot levels and missing flags fold back)."""

@@ -108,3 +108,36 @@ def demo_run(demo_root, store) -> str:
         env.setenv("WB_SHAP_ROWS", "300")
         spec, _ = train.parse_args([*DEMO_ARGS, "--param", "n_estimators=60", "num_leaves=15", "--calibration", "isotonic"])
         return train.train(spec, log=train.Log(io.StringIO()))["run_id"]
+
+
+def messy_frame(rows: int = 600, seed: int = 0) -> pd.DataFrame:
+    """An exported-CSV look: names with JSON characters, quotes, spaces, unicode and a SQL keyword; int, float,
+    nullable int, bool, text and timestamp columns; `converted` follows the float and the text column."""
+    rng = np.random.default_rng(seed)
+    signal = rng.normal(size=rows)
+    colour = rng.choice(["red", "green", "blue"], rows)
+    logit = 2 * signal - 1 + np.where(colour == "red", 1.0, 0.0)
+    return pd.DataFrame(
+        {
+            "price[usd]": rng.integers(1, 100, rows),
+            "a,b": rng.normal(size=rows).round(3),
+            'col "q"': colour,
+            "{x}: y": rng.integers(0, 5, rows),
+            "select": rng.choice(["u", "v"], rows),
+            "größe m²": signal.round(3),
+            "it's": pd.array(np.where(rng.random(rows) < 0.2, None, rng.integers(0, 9, rows)), dtype="Int64"),
+            "flag on": rng.random(rows) < 0.5,
+            "seen at": pd.Timestamp("2026-01-01") + pd.to_timedelta(rng.integers(0, 30 * 24, rows), unit="h"),
+            "converted": (rng.random(rows) < 1 / (1 + np.exp(-logit))).astype(int),
+        }
+    )
+
+
+@pytest.fixture(scope="session")
+def messy_root(tmp_path_factory) -> Path:
+    """A data root holding the messy table as `messy.csv` and `messy.parquet`."""
+    root = tmp_path_factory.mktemp("messy_root")
+    frame = messy_frame()
+    frame.to_csv(root / "messy.csv", index=False)
+    frame.to_parquet(root / "messy.parquet", index=False)
+    return root

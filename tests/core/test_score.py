@@ -253,3 +253,26 @@ def test_read_ahead_keeps_order_passes_errors_on_and_closes_its_source():
     assert next(early) == 0
     early.close()  # the caller failed: the source is closed too (its DuckDB cursor with it)
     assert closed == [None, 2, -1]
+
+
+def test_a_text_column_where_the_model_learned_integers_is_refused_by_name(train_env, registered, demo_root, monkeypatch, capsys, tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    frame = pd.read_parquet(demo_root / "demo").drop(columns=["event_date"]).head(300)
+    frame.to_parquet(root / "ints.parquet", index=False)
+    frame.assign(campaign_id="c" + frame["campaign_id"].astype(str)).to_parquet(root / "texts.parquet", index=False)
+    monkeypatch.setenv("WB_DATA_ROOT", str(root))
+    model = mlflow.pyfunc.load_model(f"models:/{MODEL}/{registered['champion']}")
+    assert str(model.metadata.get_input_schema().input_dict()["campaign_id"].type) == "Any"  # integers: the model converts
+
+    code, result, err = run_cli(
+        capsys, "--model", f"models:/{MODEL}@champion", "--data", "texts.parquet", "--out", str(tmp_path / "t.parquet")
+    )
+    assert code == 2
+    assert "campaign_id is VARCHAR (the model expects BIGINT)" in result["error"] and "Traceback" not in err
+    code, result, err = run_cli(
+        capsys, "--model", f"models:/{MODEL}@champion", "--data", "ints.parquet", "--out", str(tmp_path / "i.parquet")
+    )
+    assert code == 0, err
+    expected = np.asarray(model.predict(pd.read_parquet(root / "ints.parquet")))[:, 1]  # int64 columns as pandas reads them
+    np.testing.assert_allclose(pd.read_parquet(tmp_path / "i.parquet")["score"], expected, rtol=0, atol=1e-12)

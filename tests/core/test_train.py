@@ -3,12 +3,13 @@
 import json
 from pathlib import Path
 
+import duckdb
 import mlflow
 import numpy as np
 import pandas as pd
 import pytest
 
-from core import data, train
+from core import data, score, train
 from core.spec import TrainSpec
 from core.split import split_labels
 from tests.conftest import DEMO_ARGS
@@ -169,3 +170,76 @@ def test_calibrating_on_scores_equals_calibrating_the_model(method):
     np.testing.assert_allclose(ours.predict_proba(X[400:]), usual.predict_proba(X[400:]), rtol=0, atol=1e-15)
     assert ours.estimator.estimator is model and ours.n_features_in_ == 3
     assert all(pair.estimator is ours.estimator for pair in ours.calibrated_classifiers_)
+
+
+MESSY_FEATURES = ["price[usd]", "a,b", 'col "q"', "{x}: y", "select", "größe m²", "it's", "flag on"]
+
+
+@pytest.fixture
+def messy_env(messy_root, store, monkeypatch):
+    """Settings for training on the messy table into the session's store."""
+    monkeypatch.setenv("WB_DATA_ROOT", str(messy_root))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
+    monkeypatch.setenv("WB_SHAP_ROWS", "40")
+    return messy_root
+
+
+def raw_readings(root: Path, file: str) -> dict[str, pd.DataFrame]:
+    """The training table as pandas and plain DuckDB read it: int64, Int64 and float64 integers, bool, str, datetime."""
+    return {
+        "pd.read_csv": pd.read_csv(root / "messy.csv"),
+        "pd.read_parquet": pd.read_parquet(root / "messy.parquet"),
+        "duckdb .df()": duckdb.sql(f"SELECT * FROM '{root / file}'").df(),
+    }
+
+
+@pytest.mark.parametrize("file", ["messy.csv", "messy.parquet"])
+@pytest.mark.parametrize("family", ["gbdt", "linear", "forest", "hashed_sgd"])
+def test_any_column_name_trains_and_the_logged_model_takes_the_raw_file(messy_env, capsys, family, file):
+    code, result, err = run_cli(
+        ["--data", file, "--target", "converted", "--split", "random", "--family", family, *FAST.get(family, [])], capsys
+    )
+    assert code == 0, err
+    run_id = result["run_id"]
+    importance = pd.read_parquet(artifact(run_id, "importance.parquet"))
+    assert sorted(importance["feature"]) == sorted(MESSY_FEATURES)
+    predictions = pd.read_parquet(artifact(run_id, "predictions.parquet"))
+    assert {'col "q"', "select", "flag on"} <= set(predictions.columns)
+    if family != "hashed_sgd":  # hashed tokens have no per-column SHAP
+        shap_columns = [c for c in pd.read_parquet(artifact(run_id, "shap.parquet")).columns if c.startswith("shap.")]
+        assert sorted(shap_columns) == sorted([*(f"shap.{c}" for c in MESSY_FEATURES), "shap._base"])
+
+    model = mlflow.pyfunc.load_model(f"runs:/{run_id}/model")
+    assert model.metadata.get_input_schema().input_names() == MESSY_FEATURES
+    for reader, frame in raw_readings(messy_env, file).items():
+        scores = np.asarray(model.predict(frame))[:, 1]
+        np.testing.assert_allclose(scores[predictions["row"]], predictions["score"], rtol=0, atol=1e-9, err_msg=reader)
+
+
+def test_the_spec_filter_and_scoring_keep_the_analysts_column_names(messy_env, capsys, tmp_path):
+    spec = TrainSpec.from_dict(
+        {"dataset": "messy.csv", "target": "converted", "features": {"exclude": ["a,b"]}, "filter": [['col "q"', "!=", "blue"]],
+         "segment_columns": ['col "q"', "select"], "split": {"kind": "random"}, "model": {"family": "gbdt", "params": {"n_estimators": 30}}}
+    )  # fmt: skip
+    (tmp_path / "spec.yaml").write_text(spec.to_yaml())
+    code, result, err = run_cli(["--spec", str(tmp_path / "spec.yaml"), "--filter", '"{x}: y" >= 1'], capsys)
+    assert code == 0, err
+    table = pd.read_csv(messy_env / "messy.csv")
+    kept = table[(table['col "q"'] != "blue") & (table["{x}: y"] >= 1)]
+    assert sum(result["rows"].values()) == len(kept)
+    logged = TrainSpec.from_file(artifact(result["run_id"], "spec.yaml"))
+    assert logged.filter == [('col "q"', "!=", "blue"), ("{x}: y", ">=", "1")]
+    assert logged.features.exclude == ["a,b"] and logged.segment_columns == ['col "q"', "select"]
+    predictions = pd.read_parquet(artifact(result["run_id"], "predictions.parquet"))
+    assert set(predictions['col "q"']) == {"red", "green"}
+
+    out = tmp_path / "scores.parquet"
+    args = ["--model", f"runs:/{result['run_id']}/model", "--data", "messy.csv", "--out", str(out), "--threshold", "0.5"]
+    code = score.main([*args, "--keys", "price[usd]", "it's", "--filter", '"col ""q""" = red'])
+    assert code == 0, capsys.readouterr().err
+    scored = pd.read_parquet(out)
+    assert list(scored.columns) == ["price[usd]", "it's", "score", "decision"]
+    red = table[table['col "q"'] == "red"]
+    expected = np.asarray(mlflow.pyfunc.load_model(f"runs:/{result['run_id']}/model").predict(red))[:, 1]
+    np.testing.assert_allclose(scored["score"], expected, rtol=0, atol=1e-12)
+    assert scored["price[usd]"].tolist() == red["price[usd]"].tolist()

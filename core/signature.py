@@ -1,0 +1,57 @@
+"""The logged model's input contract: which raw columns it takes, and how strictly MLflow checks their types.
+
+A model must accept the rows it was trained on as pandas (`read_csv`, `read_parquet`) and DuckDB (`.df()`) give them.
+Those readers agree on floating and text columns, so those are declared `double` and `string` and MLflow checks them.
+They disagree on integer and boolean columns (int64, Int64 with gaps, float64 when a CSV column has gaps, object),
+and MLflow refuses int64 for `double` ("Can not safely convert"), so those are declared `Any` and the model converts
+them itself. The column types the model was trained on (DuckDB's) travel in the model's metadata under INPUT_TYPES,
+so batch scoring still refuses a text column where the model was trained on numbers.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+from mlflow.models import ModelSignature, infer_signature
+from mlflow.types.schema import AnyType, ColSpec, DataType, Schema
+
+from core.sql import is_numeric, is_temporal
+
+INPUT_TYPES = "wb_input_types"  # metadata key: input column -> DuckDB type at training
+CHECKED = {"DOUBLE": DataType.double, "FLOAT": DataType.double, "REAL": DataType.double, "VARCHAR": DataType.string}
+
+
+def input_schema(types: dict[str, str]) -> Schema:
+    """One named column per input: `double` or `string` where every reader agrees, else `Any` (the model converts)."""
+    return Schema([ColSpec(CHECKED.get(sql_type.upper(), AnyType()), name) for name, sql_type in types.items()])
+
+
+def model_signature(types: dict[str, str], example: pd.DataFrame, output) -> ModelSignature:
+    """The signature to log: the input schema of `types` and the output inferred from the model's answer on `example`."""
+    return ModelSignature(inputs=input_schema(types), outputs=infer_signature(example, output).outputs)
+
+
+def _kind(sql_type: str) -> str:
+    upper = sql_type.upper()
+    if upper == "BOOLEAN":
+        return "boolean"
+    if is_numeric(upper):
+        return "number"
+    if is_temporal(upper):
+        return "time"
+    return "text" if upper.startswith(("VARCHAR", "ENUM")) else upper
+
+
+def fits(signature_type: str, sql_type: str, trained_type: str | None = None) -> bool:
+    """Whether a dataset column of `sql_type` can feed an input declared `signature_type` (trained on `trained_type`)."""
+    kind = signature_type.lower()
+    if kind in ("double", "float", "long", "integer"):
+        return _kind(sql_type) == "number"
+    if kind == "string":
+        return _kind(sql_type) == "text"
+    if kind == "boolean":
+        return sql_type.upper() == "BOOLEAN"
+    if kind == "datetime":
+        return _kind(sql_type) == "time"
+    if trained_type is not None:  # `Any`: the model converts, but not text into numbers
+        return _kind(sql_type) == _kind(trained_type)
+    return True
