@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from core import diagnose, jobs, registry, runs, settings, ui
+from core import diagnose, jobs, registry, runs, settings, threshold, ui
 from core.plots import registry as registry_plots
 
 st.title("Registry")
@@ -25,8 +25,11 @@ with st.expander("Register a finished run", expanded=not models):
         with ui.shown_errors():
             if button_col.button("Register", key="registry.register"):
                 version = registry.register(run_id, name.strip())
-                st.success(f"Registered {name.strip()} version {version}.")
+                st.session_state["registry.model"] = name.strip()
+                st.session_state["registry.registered"] = f"Registered {name.strip()} version {version}: it is the challenger."
                 st.rerun()
+if "registry.registered" in st.session_state:
+    st.success(st.session_state.pop("registry.registered"))
 if not models:
     st.info("No registered model yet: register a finished run above.")
     st.stop()
@@ -34,13 +37,18 @@ if not models:
 # --- Versions ------------------------------------------------------------------------------------
 model = ui.choice("Model", models, models[0], key="registry.model")
 versions = ui.or_stop(registry.versions, model)
-champion = registry.champion(model)
-st.caption(f"Champion: **version {champion}**" if champion else "No champion yet: promote a version below.")
+champion, challenger_version = registry.champion(model), registry.challenger(model)
+st.caption(
+    (f"Champion: **version {champion}**" if champion else "No champion yet: promote a version below.")
+    + (f" · challenger: **version {challenger_version}**" if challenger_version else "")
+)
 st.dataframe(
     versions,
     hide_index=True,
     key="registry.versions",
+    column_order=["version", "name", *[c for c in versions.columns if c not in ("version", "name")]],
     column_config={
+        "name": st.column_config.TextColumn("run"),
         "created": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
         "test_roc_auc": st.column_config.NumberColumn("test ROC AUC", format="%.4f"),
         "test_ece": st.column_config.NumberColumn("test ECE", format="%.4f"),
@@ -52,7 +60,9 @@ numbers = versions["version"].tolist()
 # --- Compare and gate ----------------------------------------------------------------------------
 st.header("Challenger against champion")
 left, right = st.columns(2)
-challenger = left.selectbox("Challenger", numbers, key="registry.challenger")
+challenger = left.selectbox(
+    "Challenger", numbers, index=numbers.index(challenger_version) if challenger_version in numbers else 0, key="registry.challenger"
+)
 others = [v for v in numbers if v != challenger]
 against = right.selectbox("Compared with", others, index=others.index(champion) if champion in others else 0, key="registry.against")
 if against is None:
@@ -78,23 +88,35 @@ if result and result[:3] == (model, challenger, against):
 
 # --- Promote and roll back -------------------------------------------------------------------------
 st.header("Promote or roll back")
+moved = st.session_state.pop("registry.moved", None)
+if moved:  # a move just happened: clear its confirmation and reason before the widgets draw, so one click is one move
+    for key in ("registry.promote_reason", "registry.rollback_reason"):
+        st.session_state[key] = ""
+    for key in ("registry.promote_sure", "registry.rollback_sure"):
+        st.session_state[key] = False
+    st.success(moved)
 promote_col, rollback_col = st.columns(2)
 with promote_col:
-    version = st.selectbox("Version to promote", numbers, key="registry.promote_version")
+    version = st.selectbox(
+        "Version to promote",
+        numbers,
+        index=numbers.index(challenger_version) if challenger_version in numbers else 0,
+        key="registry.promote_version",
+    )
     reason = st.text_input("Reason", key="registry.promote_reason", help="Why this version serves now; kept in the history")
     sure = st.checkbox(f"Yes, make version {version} the champion", key="registry.promote_sure")
     with ui.shown_errors():
         if st.button("Promote", type="primary", key="registry.promote", disabled=not (sure and reason.strip())):
             registry.promote(model, version, reason.strip())
-            st.session_state.pop("registry.promote_sure")
+            st.session_state["registry.moved"] = f"Version {version} is the champion."
             st.rerun()
 with rollback_col:
     reason_back = st.text_input("Reason", key="registry.rollback_reason", help="Why the previous champion returns; kept in the history")
     sure_back = st.checkbox("Yes, go back to the previous champion", key="registry.rollback_sure")
     with ui.shown_errors():
         if st.button("Roll back", key="registry.rollback", disabled=not (sure_back and reason_back.strip())):
-            registry.rollback(model, reason_back.strip())
-            st.session_state.pop("registry.rollback_sure")
+            row = registry.rollback(model, reason_back.strip())
+            st.session_state["registry.moved"] = f"Rolled back: version {row['to_version']} is the champion again."
             st.rerun()
 
 st.subheader("History")
@@ -118,10 +140,20 @@ def retrain_status():
     if run_id not in job.index:
         return
     row, tags = job.loc[run_id], runs.run_tags(run_id)
+    ended = "wb.retrain.promoted" in tags or row["status"] == "FAILED"
+    if ended and st.session_state.get("registry.retrain_seen") != run_id:
+        # The job changed versions, aliases and history drawn outside this fragment: forget choices naming the old
+        # versions and draw the whole page again.
+        st.session_state["registry.retrain_seen"] = run_id
+        for key in ("registry.challenger", "registry.against", "registry.promote_version", "registry.result"):
+            st.session_state.pop(key, None)
+        st.rerun(scope="app")
     st.progress(float(row["progress"]), text=f"Retrain job {run_id[:8]}: {row['status']}")
     if "wb.retrain.promoted" in tags:
         verdict = "passed the gate and is the champion" if tags["wb.retrain.promoted"] == "true" else "failed the gate; the champion stays"
-        st.success(f"Version {tags['wb.retrain.version']} {verdict} (champion: version {registry.champion(model)}).")
+        saved = runs.saved_threshold(tags)
+        cut = f" Its threshold: {saved['threshold']:.4f}, by {threshold.policy_text(runs.saved_policy(tags))}." if saved else ""
+        st.success(f"Version {tags['wb.retrain.version']} {verdict} (champion: version {registry.champion(model)}).{cut}")
     elif row["status"] == "FAILED":
         st.error(tags.get("wb.error") or "The retrain job failed; see its log on the Train page.")
     else:

@@ -1,8 +1,11 @@
 """Registry renders, compares and gates two versions, promotes, rolls back and shows the history."""
 
+import io
+
+import mlflow
 from streamlit.testing.v1 import AppTest
 
-from core import registry
+from core import registry, retrain, train
 from core.settings import PROJECT
 
 
@@ -27,7 +30,9 @@ def test_compare_gate_promote_and_roll_back_from_the_page(train_env, demo_run):
     at = run(**{"registry.model": "page-test"})
     assert not at.error, [e.value for e in at.error]
     assert at.dataframe[0].value["version"].tolist() == [second, first]
-    assert any("No champion yet" in c.value for c in at.caption)
+    assert at.dataframe[0].value["name"].tolist() == [mlflow.get_run(demo_run).info.run_name] * 2  # the run each came from
+    assert any("No champion yet" in c.value and "challenger: **version 2**" in c.value for c in at.caption)
+    assert at.selectbox(key="registry.challenger").value == second and at.selectbox(key="registry.against").value == first
 
     at.selectbox(key="registry.challenger").set_value(second).run()
     at.button(key="registry.compare").click().run()
@@ -43,6 +48,9 @@ def test_compare_gate_promote_and_roll_back_from_the_page(train_env, demo_run):
         at.checkbox(key="registry.promote_sure").check().run()
         at.button(key="registry.promote").click().run()
         assert not at.exception and not at.error, [e.value for e in at.error]
+        # One click, one move: the confirmation and the reason are cleared, so the button waits for new ones.
+        assert at.checkbox(key="registry.promote_sure").value is False and at.text_input(key="registry.promote_reason").value == ""
+        assert at.button(key="registry.promote").disabled and any(f"Version {version} is the champion" in s.value for s in at.success)
 
     promote(first, "first champion")
     assert registry.champion("page-test") == first
@@ -57,10 +65,29 @@ def test_compare_gate_promote_and_roll_back_from_the_page(train_env, demo_run):
     at.checkbox(key="registry.rollback_sure").check().run()
     at.button(key="registry.rollback").click().run()
     assert registry.champion("page-test") == first
+    assert at.checkbox(key="registry.rollback_sure").value is False and at.text_input(key="registry.rollback_reason").value == ""
+    assert at.button(key="registry.rollback").disabled
     history = registry.history("page-test")
     assert history["action"].tolist() == ["promote", "promote", "rollback"]
     assert history["reason"].tolist() == ["first champion", "better on the same rows", "alert fired"]
     assert any("Champion: **version" in c.value for c in at.caption)
+
+
+def test_a_finished_retrain_redraws_the_page_with_the_new_champion(train_env, demo_run):
+    first = registry.register(demo_run, "page-retrain")
+    registry.promote("page-retrain", first, "first champion")
+    at = run(**{"registry.model": "page-retrain"})
+    assert at.selectbox(key="registry.promote_version").value == first
+    result = retrain.retrain("page-retrain", log=train.Log(io.StringIO()))  # what the job runs, here in-process
+    assert result["promoted"] and result["threshold"] is None  # the first champion saved no cut
+    at.session_state["registry.retrain_run"] = result["run_id"]  # as the button leaves it
+    at.run()  # the status fragment sees the job end: it drops choices naming old versions and redraws the page
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.session_state["registry.retrain_seen"] == result["run_id"]
+    assert at.selectbox(key="registry.promote_version").value == first + 1
+    assert any(f"Champion: **version {first + 1}**" in c.value for c in at.caption)
+    assert any(f"Version {first + 1} passed the gate and is the champion" in s.value for s in at.success)
+    assert registry.history("page-retrain")["to_version"].tolist() == [first, first + 1]
 
 
 def test_the_page_opens_through_the_app(train_env, demo_run):
