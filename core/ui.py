@@ -11,7 +11,7 @@ import duckdb
 import pandas as pd
 import streamlit as st
 
-from core import catalog, data, diagnose, explain, runs, settings, sqlbox
+from core import catalog, data, diagnose, explain, runs, settings, sqlbox, upload
 from core.errors import WorkbenchError
 
 
@@ -78,6 +78,12 @@ def run_sql(query: str, dataset: str | None = None, filters: tuple = ()) -> pd.D
     """The SQL box's query on a cursor of its own, optionally over the dataset's filtered rows (never cached)."""
     with connection().cursor() as cursor:
         return sqlbox.run_sql(cursor, query, dataset=dataset, filters=filters)
+
+
+def save_upload(uploaded, overwrite: bool, to_parquet: bool):
+    """Stores a file from st.file_uploader under the data root (core.upload); returns the Upload."""
+    with connection().cursor() as cursor:
+        return upload.save_upload(uploaded, uploaded.name, con=cursor, root=root(), overwrite=overwrite, to_parquet=to_parquet)
 
 
 def choice(label: str, options: list, default, key: str, **kwargs):

@@ -1,10 +1,46 @@
-"""Explore: pick a dataset, read its profile, filter, cut the target rate by segment and time, run SQL."""
+"""Explore: upload or pick a dataset, read its profile, filter, cut the target rate by segment and time, run SQL."""
 
 import streamlit as st
 
-from core import data, demo, plots, settings, sql, ui
+from core import data, demo, plots, settings, sql, sqlbox, ui
 
 st.title("Explore")
+
+
+def _open_dataset(name: str | None = None):
+    """A new dataset starts clean: its own default target, no filters, no stale SQL result."""
+    if name is not None:
+        st.session_state["explore.dataset"] = name
+    st.session_state["explore.filters"] = []
+    for key in ("explore.target", "explore.by", "explore.time_column", "explore.sql_result"):
+        st.session_state.pop(key, None)
+
+
+# --- Upload ------------------------------------------------------------------------------------
+with st.sidebar.expander("Upload a CSV or parquet file", expanded=False):
+    attempt = st.session_state.setdefault("explore.upload_round", 0)
+    uploaded = st.file_uploader(
+        "File",
+        type=["csv", "parquet"],
+        max_upload_size=settings.get("upload_max_mb"),
+        key=f"explore.upload.{attempt}",
+        help=f"At most {settings.get('upload_max_mb'):,} MB (WB_UPLOAD_MAX_MB); saved under the data root once DuckDB reads it.",
+    )
+    overwrite = st.checkbox("Overwrite existing", key="explore.upload_overwrite", help="Replace a dataset of the same name")
+    to_parquet = st.checkbox(
+        "Convert CSV to parquet", key="explore.upload_parquet", help="Faster to read; column types as DuckDB reads them"
+    )
+    with ui.shown_errors():
+        if st.button("Add dataset", key="explore.upload_save", disabled=uploaded is None, type="primary"):
+            saved = ui.save_upload(uploaded, overwrite=overwrite, to_parquet=to_parquet)
+            _open_dataset(saved.name)
+            st.session_state["explore.upload_round"] = attempt + 1  # a fresh, empty uploader
+            st.session_state["explore.uploaded"] = (
+                f"Added **{saved.name}** ({saved.rows:,} rows{', as parquet' if saved.converted else ''})."
+            )
+            st.rerun()
+    if note := st.session_state.pop("explore.uploaded", None):
+        st.success(note)
 
 # --- Dataset -----------------------------------------------------------------------------------
 listing = ui.datasets()
@@ -31,22 +67,13 @@ if readable.empty:
     st.stop()
 dataset_names = readable["name"].tolist()
 
-
-def _forget_filters():
-    st.session_state["explore.filters"] = []
-
-
 with st.sidebar:
-    dataset = st.selectbox(
-        "Dataset",
-        dataset_names,
-        index=dataset_names.index("demo") if "demo" in dataset_names else 0,
-        key="explore.dataset",
-        on_change=_forget_filters,
+    dataset = ui.choice(
+        "Dataset", dataset_names, "demo" if "demo" in dataset_names else dataset_names[0], key="explore.dataset", on_change=_open_dataset
     )
     columns = ui.or_stop(ui.cached, data.columns, dataset)
     column_names = list(columns)
-    target = st.selectbox("Target", column_names, index=column_names.index(ui.cached(data.likely_target, dataset)), key="explore.target")
+    target = ui.choice("Target", column_names, ui.or_stop(ui.cached, data.likely_target, dataset), key="explore.target")
     positive = st.text_input("Positive value", key="explore.positive", help="Matched as text, any case; empty means true / 1 / yes") or None
 
     st.subheader("Filter")
@@ -136,15 +163,32 @@ st.caption(
     f'One read-only SELECT. Each dataset is a view named as in the list above, e.g. `FROM "{dataset}"`. '
     f"At most {settings.get('sql_row_limit'):,} rows; stopped after {settings.get('sql_timeout_s'):g} s."
 )
-query = st.text_area(
-    "Query",
-    value=f"SELECT {sql.ident(target)}, count(*) AS rows\nFROM {sql.ident(dataset)}\nGROUP BY ALL\nORDER BY rows DESC",
-    height=140,
-    key="explore.sql",
+# The box follows the chosen dataset: an untouched default is rewritten, an edited query has its old dataset renamed.
+default_query = f"SELECT {sql.ident(target)}, count(*) AS rows\nFROM {sql.ident(dataset)}\nGROUP BY ALL\nORDER BY rows DESC"
+written_for = st.session_state.get("explore.sql_dataset")
+if st.session_state.get("explore.sql") in (None, st.session_state.get("explore.sql_default")):
+    st.session_state["explore.sql"] = default_query
+elif written_for not in (None, dataset):
+    st.session_state["explore.sql"] = st.session_state["explore.sql"].replace(sql.ident(written_for), sql.ident(dataset))
+st.session_state["explore.sql_default"], st.session_state["explore.sql_dataset"] = default_query, dataset
+query = st.text_area("Query", height=140, key="explore.sql")
+apply_filters = st.checkbox(
+    "Apply the sidebar filters",
+    key="explore.sql_filters",
+    disabled=not filters,
+    help=f'Reads "{dataset}" through the filtered rows, as the WITH clause shown below',
 )
+if filters and apply_filters:
+    with ui.shown_errors():
+        st.caption("The query runs under this WITH clause (values are passed as parameters):")
+        st.code(ui.cached(sqlbox.filter_cte, dataset, filters)[2], language="sql")
+else:
+    st.caption("SQL reads every row: the sidebar filters do not apply" + (" unless you tick the box above." if filters else "."))
 with ui.shown_errors():
     if st.button("Run query", key="explore.run_sql"):
-        st.session_state["explore.sql_result"] = ui.run_sql(query)
+        st.session_state.pop("explore.sql_result", None)  # a refused query must not sit above the last one's table
+        applied = tuple(filters) if apply_filters else ()
+        st.session_state["explore.sql_result"] = ui.run_sql(query, dataset, applied)
 result = st.session_state.get("explore.sql_result")
 if result is not None:
     if result.attrs.get("truncated"):

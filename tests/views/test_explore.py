@@ -119,3 +119,90 @@ def test_an_unreadable_file_is_named_and_the_rest_still_works(demo_root, tmp_pat
     assert any("broken.parquet" in w.value for w in at.warning)
     assert at.selectbox(key="explore.dataset").options == ["demo"]
     assert at.metric[0].value == "20,000"
+
+
+def test_uploading_a_latin1_csv_opens_it_with_its_outcome_as_target(tiny_root, tmp_path, monkeypatch):
+    monkeypatch.setenv("WB_DATA_ROOT", str(tmp_path))
+    shutil.copy(tiny_root / "tiny.parquet", tmp_path / "tiny.parquet")
+    at = run()
+    assert at.selectbox(key="explore.dataset").value == "tiny.parquet"
+    rows = "jour,ville,catégorie,acheté\n" + "".join(
+        f"2026-01-0{1 + i % 3},{v},é,{i % 2}\n" for i, v in enumerate(["Genève", "Zürich"] * 3)
+    )
+    at.file_uploader(key="explore.upload.0").upload("Ventes été.csv", rows.encode("latin-1"), "text/csv").run()
+    at.checkbox(key="explore.upload_parquet").check().run()
+    at.button(key="explore.upload_save").click().run()
+    assert not at.exception and not errors(at), errors(at)
+    assert at.selectbox(key="explore.dataset").value == "Ventes_été.parquet"
+    assert at.selectbox(key="explore.target").value == "acheté"  # two-valued and after a date column
+    assert at.metric[0].value == "6" and at.metric[1].value == "3"
+    assert any("Added **Ventes_été.parquet** (6 rows, as parquet)" in s.value for s in at.success)
+    assert not at.warning
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["Ventes_été.parquet", "tiny.parquet"]
+    # The same name again is refused until "Overwrite existing" is ticked.
+    at.file_uploader(key="explore.upload.1").upload("Ventes été.csv", rows.encode("latin-1"), "text/csv").run()
+    at.button(key="explore.upload_save").click().run()
+    assert errors(at) == ["A dataset named Ventes_été.parquet already exists: tick “Overwrite existing” or rename the file."]
+    at.checkbox(key="explore.upload_overwrite").check().run()
+    at.button(key="explore.upload_save").click().run()
+    assert not errors(at) and at.metric[0].value == "6"
+
+
+def test_a_corrupt_upload_says_why_and_adds_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv("WB_DATA_ROOT", str(tmp_path))
+    at = run()
+    assert "No datasets" in at.info[0].value  # uploading works on an empty root too
+    at.file_uploader(key="explore.upload.0").upload("cut.parquet", b"PAR1 truncated", "application/octet-stream").run()
+    at.button(key="explore.upload_save").click().run()
+    assert not at.exception
+    assert errors(at)[0].startswith("cut.parquet cannot be read as parquet:")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_refused_query_clears_the_last_result(demo_env):
+    at = run()
+    at.text_area(key="explore.sql").set_value('SELECT count(*) AS n FROM "demo"')
+    at.button(key="explore.run_sql").click().run()
+    assert at.dataframe[-1].value["n"].tolist() == [20_000]
+    tables = len(at.dataframe)
+    at.text_area(key="explore.sql").set_value("ATTACH 'x.db' AS x")
+    at.button(key="explore.run_sql").click().run()
+    assert errors(at) == [
+        'This is an ATTACH statement; only read-only SELECT queries run here (write one SELECT … FROM "dataset", or WITH … SELECT).'
+    ]
+    assert len(at.dataframe) == tables - 1
+    assert "explore.sql_result" not in at.session_state
+
+
+def test_the_query_follows_the_chosen_dataset(tiny_root, monkeypatch):
+    monkeypatch.setenv("WB_DATA_ROOT", str(tiny_root))
+    at = run()
+    assert at.text_area(key="explore.sql").value.splitlines()[1] == 'FROM "events"'
+    at.selectbox(key="explore.dataset").set_value("tiny.csv").run()
+    assert (
+        at.text_area(key="explore.sql").value == 'SELECT "converted", count(*) AS rows\nFROM "tiny.csv"\nGROUP BY ALL\nORDER BY rows DESC'
+    )
+    at.button(key="explore.run_sql").click().run()
+    assert at.dataframe[-1].value.set_index("converted")["rows"].to_dict() == {0: 5, 1: 5}
+    # An edited query keeps the analyst's text with the new dataset's name, and the old table goes.
+    at.text_area(key="explore.sql").set_value('SELECT device, count(*) AS n FROM "tiny.csv" GROUP BY ALL').run()
+    at.selectbox(key="explore.dataset").set_value("tiny.parquet").run()
+    assert at.text_area(key="explore.sql").value == 'SELECT device, count(*) AS n FROM "tiny.parquet" GROUP BY ALL'
+    assert "explore.sql_result" not in at.session_state
+
+
+def test_sql_can_apply_the_sidebar_filters_and_shows_how(tiny_root, monkeypatch):
+    monkeypatch.setenv("WB_DATA_ROOT", str(tiny_root))
+    at = run()
+    at.selectbox(key="explore.dataset").set_value("tiny.parquet").run()
+    assert any("the sidebar filters do not apply" in c.value for c in at.caption)
+    at.selectbox(key="explore.filter_column").set_value("device").run()
+    at.text_input(key="explore.filter_value").set_value("desktop")
+    at.button(key="explore.filter_add").click().run()
+    at.text_area(key="explore.sql").set_value('SELECT count(*) AS n FROM "tiny.parquet"')
+    at.button(key="explore.run_sql").click().run()
+    assert at.dataframe[-1].value["n"].tolist() == [10]
+    at.checkbox(key="explore.sql_filters").check().run()
+    assert at.code[0].value == """WITH "tiny.parquet" AS (SELECT * FROM "tiny.parquet" WHERE "device" = 'desktop')"""
+    at.button(key="explore.run_sql").click().run()
+    assert at.dataframe[-1].value["n"].tolist() == [3]
