@@ -20,15 +20,32 @@ def _row(check: str, column: str, severity: str, detail: str) -> dict:
     return {"check": check, "column": column, "severity": severity, "detail": detail}
 
 
-def single_feature_auc(x: pd.Series, y: np.ndarray) -> float:
-    """ROC AUC of one feature alone, either direction: numbers as they are, categories by their rate."""
+def single_feature_auc(x: pd.Series, y: np.ndarray, fit: np.ndarray | None = None, seed: int = 0) -> float:
+    """ROC AUC of one feature alone, either direction, out of sample for categories.
+
+    Numbers score as they are. Categories score by their target rate learnt on the `fit` rows (default: a seeded
+    half) and measured on the other rows, levels unseen there at the fit rows' rate: rates learnt on the rows they
+    score would let a near-unique column (an id, an IP) predict its own labels perfectly.
+    """
+    y = np.asarray(y)
     if pd.api.types.is_numeric_dtype(x) and not pd.api.types.is_bool_dtype(x):
         values = pd.to_numeric(x, errors="coerce").replace([np.inf, -np.inf], np.nan)
-        values = values.fillna(values.median() if values.notna().any() else 0.0)
-    else:
-        text = x.astype("string").fillna("(missing)")
-        values = pd.Series(y, index=x.index).groupby(text).transform("mean")
-    auc = roc_auc_score(y, values.to_numpy(dtype=float))
+        return _either_way_auc(y, values.fillna(values.median() if values.notna().any() else 0.0).to_numpy(dtype=float))
+    if fit is None:
+        fit = np.random.default_rng(seed).random(len(y)) < 0.5
+    fit = np.asarray(fit, dtype=bool)
+    if not fit.any() or fit.all():
+        return 0.5
+    text = x.astype("string").fillna("(missing)").to_numpy(dtype=object)
+    rates = pd.Series(y[fit]).groupby(text[fit]).mean()
+    held_out = pd.Series(text[~fit]).map(rates).fillna(y[fit].mean())
+    return _either_way_auc(y[~fit], held_out.to_numpy(dtype=float))
+
+
+def _either_way_auc(y: np.ndarray, values: np.ndarray) -> float:
+    if len(np.unique(y)) < 2:
+        return 0.5
+    auc = roc_auc_score(y, values)
     return float(max(auc, 1 - auc))
 
 
