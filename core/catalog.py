@@ -185,9 +185,10 @@ def csv_encoding(ds: Dataset) -> str:
     found = {file: file_encoding(file) for file in ds.files}
     kinds = sorted(set(found.values()) - {"ascii"})
     if "windows-1252" in kinds:
-        file = next(f for f, kind in found.items() if kind == "windows-1252")
+        file = os.path.basename(next(f for f, kind in found.items() if kind == "windows-1252"))
+        where = ds.name if ds.path.is_file() else f"{file} in {ds.name!r}"
         raise DataError(
-            f"{os.path.basename(file)} in {ds.name!r} is Windows-1252 text (it holds €, curly quotes or dashes), "
+            f"{where} is Windows-1252 text (it holds €, curly quotes or dashes), "
             "which DuckDB reads only with an extension this workbench does not load: save it as UTF-8 "
             "(Excel: Save As → CSV UTF-8), or upload it on Explore, which converts it."
         )

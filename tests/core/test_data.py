@@ -286,7 +286,7 @@ def test_a_windows_1252_csv_says_to_save_it_as_utf8(tmp_path):
     con = data.connect(tmp_path)
     error = data.datasets(con).set_index("name").loc["euro.csv", "error"]
     assert error == (
-        "euro.csv in 'euro.csv' is Windows-1252 text (it holds €, curly quotes or dashes), which DuckDB reads only with an "
+        "euro.csv is Windows-1252 text (it holds €, curly quotes or dashes), which DuckDB reads only with an "
         "extension this workbench does not load: save it as UTF-8 (Excel: Save As → CSV UTF-8), or upload it on Explore, "
         "which converts it."
     )
