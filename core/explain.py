@@ -156,6 +156,26 @@ def waterfall(shap: pd.DataFrame, row, top: int = 12) -> pd.DataFrame:
     return frame[["feature", "value", "shap", "start", "end"]]
 
 
+PICKS = ("highest score", "just above the cut", "just below the cut", "lowest score")
+
+
+def waterfall_rows(shap: pd.DataFrame, predictions: pd.DataFrame, cut: float) -> pd.DataFrame:
+    """Explained rows worth a waterfall, picked by score. Columns: pick, row, score, y.
+
+    In PICKS order: the highest score, the lowest score at or above `cut`, the highest below it, the lowest score
+    (equal scores: the smaller row key); a row picked twice keeps its first pick, and a pick with no row is left out.
+    """
+    if "row" not in predictions:  # runs logged before predictions carried the row key: no score to pick by
+        return pd.DataFrame({"pick": pd.Series(dtype=object), "row": [], "score": [], "y": []})
+    scored = predictions[["row", "score", "y"]].drop_duplicates("row").merge(shap[["row"]].drop_duplicates(), on="row")
+    up = scored.sort_values(["score", "row"], kind="stable")
+    down = scored.sort_values(["score", "row"], ascending=[False, True], kind="stable")
+    firsts = (down, up[up["score"] >= cut], down[down["score"] < cut], up)
+    picked = [part.head(1).assign(pick=pick) for pick, part in zip(PICKS, firsts, strict=True) if len(part)]
+    out = pd.concat(picked, ignore_index=True) if picked else scored.assign(pick="")
+    return out.drop_duplicates("row")[["pick", "row", "score", "y"]].reset_index(drop=True)
+
+
 def by_group(shap: pd.DataFrame, groups: pd.Series, top: int = 10) -> pd.DataFrame:
     """Mean |SHAP| of the `top` features per group. Columns: group, feature, mean_abs_shap, rows.
 

@@ -12,7 +12,7 @@ from core.metrics import ece
 COLUMNS = [
     "start", "end", "rows", "positives", "base_rate", "base_rate_lo", "base_rate_hi", "mean_score",
     "roc_auc", "roc_auc_lo", "roc_auc_hi", "pr_auc", "ece", "calibration_ratio", "calibration_ratio_lo", "calibration_ratio_hi",
-    "psi", "precision", "recall", "few_positives", "mature", "est_precision", "est_recall", "est_roc_auc", "drift", "note",
+    "psi", "precision", "recall", "few_positives", "mature", "past_end", "est_precision", "est_recall", "est_roc_auc", "drift", "note",
 ]  # fmt: skip
 PSI_EMPTY_SHARE = 1e-4  # an empty bin counts as this share, so its log term stays finite
 CALIBRATION_BAND = (0.8, 1.25)  # calibration_ratio outside this band is drift
@@ -51,7 +51,8 @@ def windows(
     """Metrics per rolling window of `time`; one row per window [start, end): start inclusive, end exclusive. Columns: COLUMNS.
 
     Windows start at midnight of the first day and step by `step_days` while start <= the last time (so daily windows of
-    date-only times keep the last day); windows reaching past the data's last day are partial and say so in `note`. Empty
+    date-only times keep the last day); windows reaching past the data's last day are marked `past_end` and their `note` says
+    how many of their days hold no data (see `span_note` for a test split too short for any full, mature window). Empty
     windows stay, with rows=0 and a note. Rows with a missing time fall in no window. Every NaN has a `note` saying why.
     Times with a zone are windowed by wall-clock time in that zone; start and end keep the zone.
 
@@ -103,8 +104,26 @@ def windows(
     table.insert(1, "end", _timestamps(ends, tz))
     now_ns = last if now is None else _wall_ns(now, tz)
     mature = np.ones(count, bool) if conversion_days is None else ends <= now_ns - round(conversion_days * DAY_NS)
-    partial = ends > pd.Timestamp(last).floor("D").value + DAY_NS  # the window reaches past the data's last day
-    return _finish(table, mature, partial, min_positives)
+    days_past = (ends - (pd.Timestamp(last).floor("D").value + DAY_NS)) / DAY_NS  # > 0: the window reaches past the last day
+    return _finish(table, mature, days_past, min_positives)
+
+
+def span_note(frame: pd.DataFrame, length_days: float, conversion_days: float | None = None) -> str:
+    """A sentence when the rows' days (first to last, whole days) are fewer than one window plus the conversion window, so
+    that no window is both inside the data and mature; else ""."""
+    times = frame["time"].dropna() if "time" in frame else pd.Series(dtype="datetime64[ns]")
+    if times.empty:
+        return ""
+    days = (times.max().floor("D") - times.min().floor("D")).days + 1
+    wait = conversion_days or 0
+    if days >= length_days + wait:
+        return ""
+    needed = f"one {length_days:g}-day window" + (f" plus the {wait:g}-day conversion window" if wait else "")
+    return (
+        f"These test rows span {days} day{'s' if days != 1 else ''}, fewer than {needed} ({length_days + wait:g} days): "
+        "no window is both inside the data and mature, so every window here is partial, immature or both. "
+        "Read the est_* estimates, shorten the windows, or train with a larger test share to see settled windows."
+    )
 
 
 def _checked_columns(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, object]:
@@ -244,7 +263,7 @@ def _hanley_mcneil(auc: float, positives: float, negatives: float) -> tuple[floa
     return max(auc - half, 0.0), min(auc + half, 1.0)
 
 
-def _finish(table: pd.DataFrame, mature: np.ndarray, partial: np.ndarray, min_positives: int) -> pd.DataFrame:
+def _finish(table: pd.DataFrame, mature: np.ndarray, days_past: np.ndarray, min_positives: int) -> pd.DataFrame:
     """Window-level columns: Wilson base rate, calibration ratio, flags, drift and the note; columns in COLUMNS order."""
     rows = table["rows"].to_numpy(dtype=np.int64)
     positives = table["positives"].to_numpy(dtype=np.int64)
@@ -259,6 +278,7 @@ def _finish(table: pd.DataFrame, mature: np.ndarray, partial: np.ndarray, min_po
     table["base_rate_lo"], table["base_rate_hi"] = lo, hi
     table["few_positives"] = positives < min_positives
     table["mature"] = mature
+    table["past_end"] = days_past > 0
     both = table["roc_auc"].notna().to_numpy()
     reference = np.flatnonzero(mature & both)
     floor = table["roc_auc_lo"].iloc[reference[0]] if len(reference) else np.nan
@@ -266,17 +286,18 @@ def _finish(table: pd.DataFrame, mature: np.ndarray, partial: np.ndarray, min_po
     off_band = (ratio < CALIBRATION_BAND[0]) | (ratio > CALIBRATION_BAND[1])
     table["drift"] = mature & both & ((table["roc_auc"].to_numpy(dtype=float) < floor) | off_band)
     table["note"] = [
-        "; ".join(_window_notes(*values, min_positives)) for values in zip(table["notes"], rows, positives, mature, partial, strict=True)
+        "; ".join(_window_notes(*values, min_positives)) for values in zip(table["notes"], rows, positives, mature, days_past, strict=True)
     ]
     return table[COLUMNS]
 
 
-def _window_notes(notes: list[str], rows: int, positives: int, mature: bool, partial: bool, min_positives: int) -> list[str]:
+def _window_notes(notes: list[str], rows: int, positives: int, mature: bool, days_past: float, min_positives: int) -> list[str]:
     out = list(notes)
     if 0 < positives < min_positives:
         out.append(f"few positives ({positives} < {min_positives}): wide intervals")
     if not mature:
         out.append("immature: conversions may still arrive, read the est_* columns")
-    if partial:
-        out.append("partial: the data ends before this window does")
+    if days_past > 0:
+        days = f"{days_past:.4g} day holds" if days_past == 1 else f"{days_past:.4g} days hold"
+        out.append(f"past the data's end: its last {days} no rows")
     return out

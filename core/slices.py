@@ -309,17 +309,23 @@ def parity(frame: pd.DataFrame, column: str, threshold: float) -> pd.DataFrame:
 
 
 SLICE_COLUMNS = [
-    "slice", "filters", "rows", "positives", "roc_auc", "rest_roc_auc", "auc_diff", "auc_p", "auc_q",
-    "calibration_ratio", "rest_calibration_ratio", "ratio_p", "ratio_q", "effect", "significant",
+    "slice", "filters", "rows", "positives", "flagged_by", "finding", "roc_auc", "rest_roc_auc", "auc_diff", "auc_p", "auc_q",
+    "calibration_ratio", "rest_calibration_ratio", "ratio_p", "ratio_q", "effect",
 ]  # fmt: skip
+AUC_TEST, CALIBRATION_TEST = "ROC AUC vs the rest", "calibration"
 
 
 def find_slices(
-    frame: pd.DataFrame, columns: Sequence[str], min_rows: int = 500, alpha: float = 0.05, max_slices: int = 50
+    frame: pd.DataFrame,
+    columns: Sequence[str],
+    min_rows: int = 500,
+    alpha: float = 0.05,
+    max_slices: int = 15,
+    worse_only: bool = True,
 ) -> pd.DataFrame:
     """Slices (one column value, or a pair of values of two columns) where the model does worse than on the
-    rest of the rows. Columns: slice, filters, rows, positives, roc_auc, rest_roc_auc, auc_diff, auc_p, auc_q,
-    calibration_ratio, rest_calibration_ratio, ratio_p, ratio_q, effect, significant.
+    rest of the rows. Columns: slice, filters, rows, positives, flagged_by, finding, roc_auc, rest_roc_auc,
+    auc_diff, auc_p, auc_q, calibration_ratio, rest_calibration_ratio, ratio_p, ratio_q, effect.
 
     A slice is tested when it has at least `min_rows` rows and both classes, and the rest has both classes;
     a pair slice with the same rows as one of its single values is dropped. Tests, two-sided:
@@ -327,13 +333,17 @@ def find_slices(
       standard errors (slice and rest are disjoint, so independent samples);
     - calibration: z = (sum of scores - positives) / sqrt(sum s(1-s)) over the slice's rows;
       calibration_ratio = sum of scores / positives (mean_score / base_rate, as in segment_metrics).
-    auc_q and ratio_q are Benjamini–Hochberg adjusted over all tests (two per slice tested). A slice is
-    significant when its AUC is lower than the rest's with auc_q < alpha, or ratio_q < alpha.
-    effect = max(AUC lost against the rest, |ln calibration_ratio|), counting for a significant slice only the
+    auc_q and ratio_q are Benjamini–Hochberg adjusted over all tests (two per slice tested). A slice is worse
+    when its AUC is lower than the rest's with auc_q < alpha, or its ratio_q < alpha; `flagged_by` names the
+    tests that found it worse (AUC_TEST, CALIBRATION_TEST, or both joined by " and "; empty if none) and
+    `finding` says what each found, against what. A slice whose AUC is higher than the rest's is never flagged
+    by the AUC test.
+    effect = max(AUC lost against the rest, |ln calibration_ratio|), counting for a flagged slice only the
     parts found significant (so noise in the other test does not rank it): both are 0 for a slice served like
     the rest and grow as it is served worse, and an AUC drop of 0.05 ranks with a 5% over- or under-prediction.
-    Sorted significant first, then by effect; at most `max_slices` rows. `filters` are the app's filter
-    tuples, so a slice can be carried into Explore or Train.
+    Only the worse slices unless `worse_only` is False (then flagged ones first); sorted by effect; at most
+    `max_slices` rows. attrs["tested"] and attrs["worse"] count the slices tested and found worse. `filters`
+    are the app's filter tuples, so a slice can be carried into Explore or Train.
     """
     y, score = _labels_and_scores(frame)
     s = np.clip(score, EPS, 1 - EPS)
@@ -393,7 +403,10 @@ def find_slices(
             )
         )
     if not found:
-        return pd.DataFrame({c: pd.Series(dtype=object if c in ("slice", "filters") else float) for c in SLICE_COLUMNS})
+        text = ("slice", "filters", "flagged_by", "finding")
+        empty = pd.DataFrame({c: pd.Series(dtype=object if c in text else float) for c in SLICE_COLUMNS})
+        empty.attrs.update(tested=0, worse=0)
+        return empty
     t = pd.concat(found, ignore_index=True)
     n1, n0 = t["positives"].to_numpy(), (t["rows"] - t["positives"]).to_numpy()
     r1, r0 = total_pos - n1, total_neg - n0
@@ -419,6 +432,13 @@ def find_slices(
             "filters": filters,
             "rows": t["rows"].to_numpy(dtype=np.int64),
             "positives": n1.astype(np.int64),
+            "flagged_by": [
+                " and ".join(name for name, hit in ((AUC_TEST, a), (CALIBRATION_TEST, c)) if hit)
+                for a, c in zip(worse_auc, miscalibrated, strict=True)
+            ],
+            "finding": [
+                _finding(*row) for row in zip(worse_auc, miscalibrated, auc, rest_auc, auc_q, ratio, rest_ratio, ratio_q, strict=True)
+            ],
             "roc_auc": auc,
             "rest_roc_auc": rest_auc,
             "auc_diff": auc_diff,
@@ -431,11 +451,29 @@ def find_slices(
             "effect": np.where(
                 significant, np.maximum(auc_lost * worse_auc, calibration * miscalibrated), np.maximum(auc_lost, calibration)
             ),
-            "significant": significant,
         }
     )
-    out = out.sort_values(["significant", "effect", "rows"], ascending=False, kind="stable")
-    return out.head(max_slices).reset_index(drop=True)
+    tested = len(out)
+    out = out[significant] if worse_only else out
+    order = np.lexsort((-out["rows"].to_numpy(), -out["effect"].to_numpy(), out["flagged_by"].eq("").to_numpy()))
+    out = out.iloc[order].head(max_slices).reset_index(drop=True)
+    out.attrs.update(tested=tested, worse=int(significant.sum()))
+    return out
+
+
+def _q(value: float) -> str:
+    return "q < 0.001" if value < 0.001 else f"q = {value:.3f}"
+
+
+def _finding(worse_auc, miscalibrated, auc, rest_auc, auc_q, ratio, rest_ratio, ratio_q) -> str:
+    """What the tests that flagged a slice found, each against its reference: the rest's AUC, or calibration (ratio 1)."""
+    found = []
+    if worse_auc:
+        found.append(f"ROC AUC {auc:.3f} vs {rest_auc:.3f} on the rest ({_q(auc_q)})")
+    if miscalibrated:
+        way = "over" if ratio > 1 else "under"
+        found.append(f"{way}-predicts: {ratio:.2f}× the observed positives ({_q(ratio_q)}); the rest {rest_ratio:.2f}×")
+    return "; ".join(found)
 
 
 def _slice_codes(frame: pd.DataFrame, column: str, order: np.ndarray, min_rows: int) -> tuple[np.ndarray, list]:

@@ -12,6 +12,7 @@ from core.plots import segments as segment_plots
 from core.plots import threshold as threshold_plots
 
 TABS = ["Overview", "Calibration", "Threshold", "Over time", "Segments", "Explain"]
+ROW_KEY = "a row key…"  # the waterfall's last choice: any explained row by its key
 STEP = 0.0001  # the threshold slider's resolution
 
 
@@ -267,6 +268,9 @@ if over_time.open:
                 threshold=cut,
                 conversion_days=wait or None,
             )
+            too_short = ui.on_run(rolling.span_note, run_id, filters_key, int(length), wait or None)
+            if too_short:
+                st.warning(too_short)
             metric = st.selectbox(
                 "Metric",
                 ["roc_auc", "pr_auc", "calibration_ratio", "ece", "base_rate", "mean_score", "precision", "recall"],
@@ -278,7 +282,8 @@ if over_time.open:
             st.caption(
                 f"Windows are [start, end): start inclusive, end exclusive. {drifted} window(s) drifted "
                 "(ROC AUC below the first mature window's interval, or calibration ratio outside 0.8–1.25). "
-                "Windows with fewer than 30 positives are marked; immature windows show estimates from the calibrated scores (dashed)."
+                "Windows with fewer than 30 positives are marked; immature windows show estimates from the calibrated scores (dashed); "
+                "windows that run past the data's end (`past_end`) hold fewer days than the window."
             )
             st.dataframe(windows, hide_index=True, key="diag.windows")
 
@@ -300,9 +305,17 @@ if segments.open:
             st.dataframe(parity, hide_index=True, key="diag.parity_table")
             st.subheader("Slice finder")
             found = ui.on_run(slices.find_slices, run_id, filters_key, tuple(segment_columns), min_rows=settings.get("slice_min_rows"))
-            if found.empty:
+            tested, worse = found.attrs.get("tested", 0), found.attrs.get("worse", 0)
+            if not tested:
                 st.caption(f"No slice of at least {settings.get('slice_min_rows'):,} rows with both classes to test.")
+            elif found.empty:
+                st.caption(f"None of {tested:,} slices tested does significantly worse than the rest (Benjamini–Hochberg q < 0.05).")
             else:
+                st.caption(
+                    f"The {len(found)} worst of {worse:,} slices found worse (of {tested:,} tested), by effect. A slice is flagged "
+                    "when its ROC AUC is below the rest's, or its predicted positives differ from the observed "
+                    "(Benjamini–Hochberg q < 0.05); red bars show the test that flagged it."
+                )
                 st.plotly_chart(segment_plots.slice_bars(found), key="diag.slice_chart")
                 st.dataframe(found.drop(columns=["filters"]), hide_index=True, key="diag.slices")
                 picked = st.selectbox("Slice", range(len(found)), format_func=lambda i: found["slice"].iloc[i], key="diag.slice_pick")
@@ -323,15 +336,31 @@ if explained.open:
             if kept.empty:
                 st.warning("No explained row passes the filter; remove a filter.")
                 st.stop()
-            st.plotly_chart(explain_plots.importance_bars(ui.on_shap(explain.mean_abs, run_id, filters_key)), key="diag.importance")
+            importance = ui.on_shap(explain.mean_abs, run_id, filters_key)
+            st.plotly_chart(explain_plots.importance_bars(importance), key="diag.importance")
             st.plotly_chart(explain_plots.beeswarm(ui.on_shap(explain.beeswarm, run_id, filters_key)), key="diag.beeswarm")
-            names = explain.features(kept)
+            names = importance["feature"].tolist()  # most important first: the dependence opens on the top feature
             feature_col, colour_col = st.columns(2)
             feature = feature_col.selectbox("Dependence of", names, key="diag.dependence")
             colour = colour_col.selectbox("Coloured by", [None, *[n for n in names if n != feature]], key="diag.dependence_colour")
             dependence = ui.on_shap(explain.dependence, run_id, filters_key, feature, colour)
             st.plotly_chart(explain_plots.dependence(dependence, feature, colour), key="diag.dependence_chart")
-            row = st.selectbox("Row for the waterfall", kept["row"].tolist(), key="diag.waterfall_row")
+            picks = explain.waterfall_rows(kept, predictions, cut).set_index("pick")
+            pick_col, key_col = st.columns(2)
+            with pick_col:
+                pick = ui.choice(
+                    "Row for the waterfall",
+                    [*picks.index, ROW_KEY],
+                    picks.index[0] if len(picks) else ROW_KEY,
+                    key="diag.waterfall_pick",
+                    format_func=lambda p: p if p == ROW_KEY else f"{p} · score {picks.loc[p, 'score']:.4f} · y = {int(picks.loc[p, 'y'])}",
+                    help=f"Picked by score among the explained rows, around the cut in force ({cut:.4f}, as on the Threshold tab)",
+                )
+            if pick == ROW_KEY:
+                row = key_col.number_input("Row key", value=int(kept["row"].iloc[0]), step=1, key="diag.waterfall_row")
+            else:
+                row = picks.loc[pick, "row"]
+                key_col.caption(f"Row key {row}")
             with ui.shown_errors():
                 st.plotly_chart(explain_plots.waterfall(ui.on_shap(explain.waterfall, run_id, filters_key, row)), key="diag.waterfall")
             by_options = [*(["window"] if "time" in kept else []), *[c for c in segment_columns if c in kept]]

@@ -26,7 +26,8 @@ def metric_over_time(table: pd.DataFrame, metric: str) -> go.Figure:
     """One metric per window at the window's start, with its 95% band where it has one.
 
     Hollow markers: fewer positives than the table's minimum. Dashed: the confidence-based estimate on immature windows
-    (roc_auc, precision, recall). Red crosses: drift. A shaded span covers the immature windows.
+    (roc_auc, precision, recall). Red crosses: drift. A shaded span covers the immature windows, a dotted one those that
+    run past the data's end.
     """
     if metric not in table:
         raise ValueError(f"{metric!r} is not a column of the windows table")
@@ -73,6 +74,12 @@ def metric_over_time(table: pd.DataFrame, metric: str) -> go.Figure:
         fig.add_vrect(
             x0=immature["start"].min(), x1=immature["start"].max(), fillcolor="grey", opacity=0.12, line_width=0,
             annotation_text="labels immature", annotation_position="top left",
+        )  # fmt: skip
+    past_end = table[table["past_end"].astype(bool)] if "past_end" in table else table.iloc[:0]
+    if len(past_end):
+        fig.add_vrect(
+            x0=past_end["start"].min(), x1=past_end["start"].max(), fillcolor="white", opacity=0.5, line_width=1, line_dash="dot",
+            annotation_text="windows run past the data's end", annotation_position="bottom left",
         )  # fmt: skip
     for level in GUIDES.get(metric, ()):
         fig.add_hline(y=level, line_dash="dot", line_color="grey", line_width=1)

@@ -7,6 +7,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from core.plots import PERCENT
+from core.slices import AUC_TEST, CALIBRATION_TEST
 
 LABELS = {
     "roc_auc": "ROC AUC",
@@ -59,7 +60,8 @@ def parity_bars(table: pd.DataFrame) -> go.Figure:
 
 
 def slice_bars(table: pd.DataFrame) -> go.Figure:
-    """Per slice, best ranked at the top: AUC against the rest (left) and predicted vs observed positives (right); red = significant."""
+    """Per slice, worst at the top: AUC against the rest (left) and predicted vs observed positives (right); a bar is red
+    when its test flagged the slice."""
     fig = make_subplots(
         rows=1,
         cols=2,
@@ -67,17 +69,22 @@ def slice_bars(table: pd.DataFrame) -> go.Figure:
         subplot_titles=("ROC AUC minus the rest's", "Predicted / observed positives − 1"),
         horizontal_spacing=0.04,
     )
-    colours = [SIGNIFICANT if flag else NOT_SIGNIFICANT for flag in table["significant"]]
-    hover = table[["rows", "positives", "roc_auc", "rest_roc_auc", "auc_p", "calibration_ratio", "ratio_p"]].to_numpy()
+    hover = table[["rows", "positives", "flagged_by", "finding"]].to_numpy()
     template = (
-        "%{y}<br>rows=%{customdata[0]:,}, positives=%{customdata[1]:,}<br>ROC AUC %{customdata[2]:.3f} vs rest %{customdata[3]:.3f}"
-        " (p=%{customdata[4]:.2g})<br>calibration ratio %{customdata[5]:.3f} (p=%{customdata[6]:.2g})<extra></extra>"
+        "%{y}<br>rows=%{customdata[0]:,}, positives=%{customdata[1]:,}<br>flagged by %{customdata[2]}<br>%{customdata[3]}<extra></extra>"
     )
-    common = dict(y=table["slice"], orientation="h", marker_color=colours, customdata=hover, hovertemplate=template, showlegend=False)
-    fig.add_bar(x=table["auc_diff"], name="AUC difference", row=1, col=1, **common)
-    fig.add_bar(x=table["calibration_ratio"] - 1, name="calibration", row=1, col=2, **common)
+    for col, (name, x, test) in enumerate(
+        (("AUC difference", table["auc_diff"], AUC_TEST), ("calibration", table["calibration_ratio"] - 1, CALIBRATION_TEST)), start=1
+    ):
+        colours = [SIGNIFICANT if test in flagged else NOT_SIGNIFICANT for flagged in table["flagged_by"]]
+        fig.add_bar(
+            x=x, y=table["slice"], orientation="h", marker_color=colours, customdata=hover, hovertemplate=template, showlegend=False,
+            name=name, row=1, col=col,
+        )  # fmt: skip
     fig.update_yaxes(type="category", autorange="reversed", categoryorder="array", categoryarray=list(table["slice"]))
     fig.update_xaxes(zeroline=True, zerolinecolor="grey")
     fig.update_xaxes(tickformat="+.0%", row=1, col=2)
     height = max(300, 60 + 22 * len(table))
-    return fig.update_layout(title="Slices where the model does worse (red: significant)", height=height, margin=dict(t=70, b=10))
+    return fig.update_layout(
+        title="Slices where the model does worse (red: the test that flagged it)", height=height, margin=dict(t=70, b=10)
+    )

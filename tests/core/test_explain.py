@@ -241,3 +241,32 @@ def test_an_empty_sample_still_draws(shap):
 def test_joined_returns_the_shap_rows_alone_when_predictions_have_no_row_key():
     shap = pd.DataFrame({"row": [3, 1], "x": [1.0, 2.0], "shap.x": [0.5, -0.5], "shap._base": [0.0, 0.0]})
     assert explain.joined(shap, pd.DataFrame({"y": [0, 1], "channel": ["a", "b"]}), ["channel"]).equals(shap)
+
+
+def test_waterfall_rows_are_picked_by_score_around_the_cut(shap):
+    predictions = pd.DataFrame({"row": [13, 12, 11, 10, 99], "score": [0.1, 0.4, 0.6, 0.6, 0.9], "y": [0, 0, 1, 0, 1]})
+    # row 99 is not explained; rows 10 and 11 tie at 0.6 (the smaller key wins), so the lowest score at or above the
+    # cut 0.5 is row 10 again, already picked as the highest: it keeps its first pick
+    picks = explain.waterfall_rows(shap, predictions, cut=0.5)
+    assert picks.to_dict("list") == {
+        "pick": ["highest score", "just below the cut", "lowest score"],
+        "row": [10, 12, 13],
+        "score": [0.6, 0.4, 0.1],
+        "y": [0, 0, 0],
+    }
+    assert explain.waterfall_rows(shap, predictions, cut=0.05)[["pick", "row"]].values.tolist() == [
+        ["highest score", 10],
+        ["just above the cut", 13],
+    ]
+    assert explain.waterfall_rows(shap, predictions, cut=0.45)[["pick", "row"]].values.tolist() == [
+        ["highest score", 10],
+        ["just below the cut", 12],
+        ["lowest score", 13],
+    ]
+    assert explain.waterfall_rows(shap, predictions, cut=0.3)[["pick", "row"]].values.tolist() == [
+        ["highest score", 10],
+        ["just above the cut", 12],
+        ["just below the cut", 13],
+    ]
+    assert explain.waterfall_rows(shap.iloc[:0], predictions, cut=0.5).columns.tolist() == ["pick", "row", "score", "y"]
+    assert explain.waterfall_rows(shap, predictions.drop(columns="row"), cut=0.5).empty

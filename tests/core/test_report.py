@@ -25,8 +25,9 @@ def test_report_holds_every_number_the_page_shows(train_env, demo_run, tmp_path,
     assert [r["suggestion"] for r in numbers["threshold_suggestions"]] == expected["suggestion"].tolist()
     cuts = [np.nan if r["threshold"] is None else r["threshold"] for r in numbers["threshold_suggestions"]]  # NaN is written as null
     assert cuts == pytest.approx(expected["threshold"].tolist(), nan_ok=True)
-    for name in ("calibration", "reliability", "reliability_raw", "gain_lift", "windows", "slices", "segments.channel", "parity.channel"):
+    for name in ("calibration", "reliability", "reliability_raw", "gain_lift", "windows", "segments.channel", "parity.channel"):
         assert numbers[name], name
+    assert numbers["slices"] == []  # only slices found worse are listed: none on the small demo's test split
     assert len(numbers["windows"]) >= 1 and {"start", "end", "roc_auc", "psi", "mature"} <= set(numbers["windows"][0])
     assert "roc" not in numbers and "threshold_curve" not in numbers  # drawing-only tables stay out
     page = (tmp_path / "report.html").read_text()

@@ -9,7 +9,7 @@ from core.errors import DataError
 from core.intervals import Z95, wilson_interval
 from core.metrics import ece
 from core.plots.over_time import metric_over_time, psi_over_time
-from core.rolling import COLUMNS, PSI_EMPTY_SHARE, psi, windows
+from core.rolling import COLUMNS, PSI_EMPTY_SHARE, psi, span_note, windows
 
 DAY = pd.Timedelta(days=1)
 T0 = pd.Timestamp("2026-01-05")  # a Monday at midnight
@@ -269,10 +269,29 @@ def test_windows_ending_within_the_conversion_delay_are_immature():
     assert table["est_roc_auc"].notna().all()  # estimates for every window, mature or not
 
 
-def test_partial_windows_at_the_end_say_so():
+def test_windows_past_the_data_end_are_marked_with_the_days_they_miss():
     table = windows(simulated(500, days=10, seed=2), length_days=3, step_days=1)
-    partial = table["note"].str.contains("partial")
-    assert list(partial) == [False] * 8 + [True] * 2  # windows starting on days 8 and 9 reach past day 9
+    assert list(table["past_end"]) == [False] * 8 + [True] * 2  # windows starting on days 8 and 9 reach past day 9
+    assert table["note"].str.contains("past the data's end").tolist() == [False] * 8 + [True] * 2
+    assert table["note"].iloc[-2].endswith("past the data's end: its last 1 day holds no rows")
+    assert table["note"].iloc[-1].endswith("past the data's end: its last 2 days hold no rows")
+    fig = metric_over_time(table, "roc_auc")
+    assert [(shape.type, shape.x0, shape.x1) for shape in fig.layout.shapes if shape.line.dash == "dot" and shape.type == "rect"] == [
+        ("rect", table["start"].iloc[8], table["start"].iloc[9])
+    ]
+
+
+def test_a_test_split_shorter_than_a_window_plus_the_conversion_window_is_said_in_words():
+    eight_days = frame_of([T0 + pd.Timedelta(hours=11), T0 + 7 * DAY + pd.Timedelta(hours=23)], [0, 1], [0.2, 0.4])
+    assert span_note(eight_days, 7, 7) == (
+        "These test rows span 8 days, fewer than one 7-day window plus the 7-day conversion window (14 days): "
+        "no window is both inside the data and mature, so every window here is partial, immature or both. "
+        "Read the est_* estimates, shorten the windows, or train with a larger test share to see settled windows."
+    )
+    assert span_note(eight_days, 9, None).startswith("These test rows span 8 days, fewer than one 9-day window (9 days): ")
+    assert span_note(eight_days, 7, None) == "" and span_note(eight_days, 4, 4) == ""  # 8 days hold a 4 + 4-day window
+    table = windows(eight_days, length_days=7, step_days=1, conversion_days=7)
+    assert not (table["mature"] & ~table["past_end"]).any()  # what the sentence says
 
 
 def drifting_frame() -> pd.DataFrame:

@@ -9,7 +9,7 @@ from core import slices
 from core.errors import DataError
 from core.intervals import Z95, wilson_interval
 from core.metrics import EPS, ece
-from core.plots.segments import parity_bars, segment_metric_bars, slice_bars
+from core.plots.segments import NOT_SIGNIFICANT, SIGNIFICANT, parity_bars, segment_metric_bars, slice_bars
 from core.slices import METRICS, SLICE_COLUMNS, benjamini_hochberg, find_slices, parity, segment_metrics
 
 
@@ -178,7 +178,9 @@ def test_slice_tests_by_hand():
             "g": ["a"] * 5 + ["b"] * 6,
         }
     )
-    table = find_slices(frame, ["g"], min_rows=2).set_index("slice")
+    assert find_slices(frame, ["g"], min_rows=2).empty  # eleven rows prove nothing: no slice is worse
+    table = find_slices(frame, ["g"], min_rows=2, worse_only=False).set_index("slice")
+    assert table.attrs == {"tested": 2, "worse": 0}
     assert list(table.reset_index().columns) == SLICE_COLUMNS
     assert sorted(table.index) == ["g = a", "g = b"]
     auc_p, ratio_p, expected = {}, {}, {}
@@ -207,7 +209,45 @@ def test_slice_tests_by_hand():
     for name in ("a", "b"):
         assert table.loc[f"g = {name}", "auc_q"] == pytest.approx(q[p.index(auc_p[name])])
         assert table.loc[f"g = {name}", "ratio_q"] == pytest.approx(q[p.index(ratio_p[name])])
-    assert not table["significant"].any()  # eleven rows prove nothing
+    assert table["flagged_by"].tolist() == ["", ""] and table["finding"].tolist() == ["", ""]
+
+
+def two_groups() -> pd.DataFrame:
+    """a: 1000 rows all scored 0.2, 100 positives (no ranking, predicts 200); b: 200 positives at 0.4, 800 negatives at 0.1."""
+    return pd.DataFrame(
+        {
+            "y": [1] * 100 + [0] * 900 + [1] * 200 + [0] * 800,
+            "score": [0.2] * 1000 + [0.4] * 200 + [0.1] * 800,
+            "g": ["a"] * 1000 + ["b"] * 1000,
+        }
+    )
+
+
+def test_each_slice_says_which_test_flagged_it_and_against_what():
+    table = find_slices(two_groups(), ["g"]).set_index("slice")
+    # a: AUC 0.5 (all tied) vs b's 1.0; 200 predicted / 100 observed. b: AUC 1.0 is better than a's, so only its
+    # calibration counts: 0.4 * 200 + 0.1 * 800 = 160 predicted / 200 observed.
+    assert table.index.tolist() == ["g = a", "g = b"]  # effect: max(0.5, ln 2) = 0.693 before |ln 0.8| = 0.223
+    assert table["flagged_by"].tolist() == ["ROC AUC vs the rest and calibration", "calibration"]
+    assert table.loc["g = a", "finding"] == (
+        "ROC AUC 0.500 vs 1.000 on the rest (q < 0.001); over-predicts: 2.00× the observed positives (q < 0.001); the rest 0.80×"
+    )
+    assert table.loc["g = b", "finding"] == "under-predicts: 0.80× the observed positives (q < 0.001); the rest 2.00×"
+    assert table["effect"].tolist() == pytest.approx([math.log(2), -math.log(0.8)])
+    fig = slice_bars(table.reset_index())
+    assert list(fig.data[0].marker.color) == [SIGNIFICANT, NOT_SIGNIFICANT]  # b's AUC is higher: its AUC bar is not red
+    assert list(fig.data[1].marker.color) == [SIGNIFICANT, SIGNIFICANT]
+
+
+def test_at_most_fifteen_slices_lead_by_effect():
+    rng = np.random.default_rng(11)
+    n = 60_000
+    frame = pd.DataFrame({"g": rng.integers(0, 30, n).astype(str)})
+    frame["score"] = rng.uniform(0.05, 0.5, n)
+    frame["y"] = (rng.random(n) < frame["score"] * (1 + frame["g"].astype(int) / 20)).astype(int)  # g = 29 is 2.45x under-predicted
+    table = find_slices(frame, ["g"])
+    assert len(table) == 15 < table.attrs["worse"] and (table["flagged_by"] != "").all()
+    assert table["effect"].is_monotonic_decreasing and table["slice"].iloc[0] == "g = 29"
 
 
 def test_benjamini_hochberg_by_hand():
@@ -219,7 +259,7 @@ def test_benjamini_hochberg_by_hand():
 
 def test_slice_and_rest_aucs_equal_scikit_learn_with_ties_and_missing_values():
     frame = predictions(4000, seed=2)
-    table = find_slices(frame, ["country", "device"], min_rows=100, max_slices=1000)
+    table = find_slices(frame, ["country", "device"], min_rows=100, max_slices=1000, worse_only=False)
     assert len(table) > 10 and table["slice"].str.contains("&").any() and table["slice"].str.contains("is null").any()
     s = np.clip(frame["score"].to_numpy(), EPS, 1 - EPS)
     for row in table.itertuples():
@@ -232,9 +272,9 @@ def test_slice_and_rest_aucs_equal_scikit_learn_with_ties_and_missing_values():
 
 def test_tied_scores_are_counted_the_same_when_too_many_for_a_dense_count(monkeypatch):
     frame = predictions(4000, seed=5)
-    dense = find_slices(frame, ["country", "device"], min_rows=100, max_slices=1000)
+    dense = find_slices(frame, ["country", "device"], min_rows=100, max_slices=1000, worse_only=False)
     monkeypatch.setattr(slices, "DENSE_TIE_CELLS", 0)
-    sparse = find_slices(frame, ["country", "device"], min_rows=100, max_slices=1000)
+    sparse = find_slices(frame, ["country", "device"], min_rows=100, max_slices=1000, worse_only=False)
     pd.testing.assert_frame_equal(dense, sparse)
 
 
@@ -256,13 +296,14 @@ def test_a_planted_bad_slice_is_found_first():
     top = table.iloc[0]
     assert top["slice"] == "country = DE & device = mobile"
     assert top["filters"] == [("country", "=", "DE"), ("device", "=", "mobile")]
-    assert top["significant"] and top["auc_diff"] < -0.1 and top["auc_q"] < 0.001
+    assert top["flagged_by"] == "ROC AUC vs the rest" and top["auc_diff"] < -0.1 and top["auc_q"] < 0.001
+    assert top["finding"] == f"ROC AUC {top['roc_auc']:.3f} vs {top['rest_roc_auc']:.3f} on the rest (q < 0.001)"
     assert top["effect"] == pytest.approx(-top["auc_diff"])  # its calibration is fine: only the AUC counts
-    # every significant slice holds planted rows (DE, mobile, or a pair with one of them); none is noise
-    for filters in table.loc[table["significant"], "filters"]:
+    # only slices found worse are listed, and each holds planted rows (DE, mobile, or a pair with one of them)
+    assert 0 < len(table) == table.attrs["worse"] < table.attrs["tested"] and (table["flagged_by"] != "").all()
+    for filters in table["filters"]:
         assert ("country", "=", "DE") in filters or ("device", "=", "mobile") in filters
-    assert table["significant"].is_monotonic_decreasing
-    assert table.loc[table["significant"], "effect"].is_monotonic_decreasing
+    assert table["effect"].is_monotonic_decreasing
 
 
 def test_slices_skip_rare_values_and_pairs_that_repeat_a_single_value():
@@ -273,7 +314,7 @@ def test_slices_skip_rare_values_and_pairs_that_repeat_a_single_value():
     frame.loc[:49, "rare"] = "seldom"  # 50 rows, below min_rows
     frame["score"] = rng.beta(2, 8, n)
     frame["y"] = (rng.random(n) < frame["score"]).astype(int)
-    table = find_slices(frame, ["country", "region", "rare"], min_rows=200, max_slices=1000)
+    table = find_slices(frame, ["country", "region", "rare"], min_rows=200, max_slices=1000, worse_only=False)
     labels = set(table["slice"])
     assert "country = US" in labels and "country = US & region = america" not in labels  # same rows as country = US
     assert "country = DE & region = europe" not in labels
@@ -305,7 +346,7 @@ def test_figures_build_with_expected_traces():
     assert [t.name for t in fig.data] == ["selection", "selection ratio", "TPR", "TPR ratio", "FPR", "FPR ratio"]
     assert [shape.y0 for shape in fig.layout.shapes] == [0.8]
 
-    slices = find_slices(frame, ["country", "device"], min_rows=100)
+    slices = find_slices(frame, ["country", "device"], min_rows=100, worse_only=False)
     fig = slice_bars(slices)
     assert [t.name for t in fig.data] == ["AUC difference", "calibration"]
     assert list(fig.data[0].y) == slices["slice"].tolist() and list(fig.data[1].x) == pytest.approx(
