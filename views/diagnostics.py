@@ -16,18 +16,21 @@ ROW_KEY = "a row key…"  # the waterfall's last choice: any explained row by it
 STEP = 0.0001  # the threshold slider's resolution
 
 
-def _on_step(cut: float) -> float:
-    return float(np.clip(round(cut / STEP) * STEP, 0.0, 1.0))
+def _on_step(cut: float, span: tuple[float, float] = (0.0, 1.0)) -> float:
+    """The slider position for a cut: rounded to its step, inside its span (the scores' range)."""
+    return float(np.clip(round(cut / STEP) * STEP, *span))
 
 
-def _move(cut: float) -> None:
-    """A suggestion's exact cut; the slider shows it rounded to its step."""
+def _move(cut: float, policy: dict | None = None) -> None:
+    """A suggestion's exact cut and the policy that chose it (None: fixed); the slider shows the cut rounded to its step."""
     st.session_state["diag.cut"] = float(cut)
-    st.session_state["diag.threshold"] = _on_step(cut)
+    st.session_state["diag.policy"] = policy
+    st.session_state["diag.threshold"] = _on_step(cut, st.session_state.get("diag.span", (0.0, 1.0)))
 
 
 def _slid() -> None:
     st.session_state["diag.cut"] = st.session_state["diag.threshold"]
+    st.session_state["diag.policy"] = None  # moved by hand: a fixed cut
 
 
 def _share(value: float) -> str:
@@ -196,37 +199,54 @@ if thresh.open:
         top_pct = k_col.number_input("Top % of rows", 0.1, 100.0, 10.0, key="diag.top_pct")
         valued = threshold.with_profit(table, value_tp, cost_fp, cost_fn)  # a few ms on the cached table
         suggested = threshold.suggestions(valued, value_tp, cost_fp, cost_fn, min_precision, min_recall, top_pct / 100, capacity)
-        if "diag.threshold" not in st.session_state:  # the slider was not on screen: show the cut in force
-            st.session_state["diag.threshold"] = _on_step(cut)
+        span = threshold.slider_span(frame["score"].to_numpy(), STEP)  # the slider spans the scores, not 0–1
+        st.session_state["diag.span"] = span
+        if not span[0] <= st.session_state.get("diag.threshold", np.nan) <= span[1]:  # not on screen yet, or other rows
+            st.session_state["diag.threshold"] = _on_step(cut, span)
 
         st.markdown("**Suggestions** — each button moves the slider to the exact cut")
         for col, row in zip(st.columns(len(suggested)), suggested.itertuples(), strict=True):
             usable = not np.isnan(row.threshold)
+            rule = threshold.suggestion_policy(row.Index, value_tp, cost_fp, cost_fn, min_precision, min_recall, top_pct / 100, capacity)
             col.button(
                 row.suggestion,
                 key=f"diag.suggest.{row.Index}",
                 disabled=not usable,
                 on_click=_move,
-                args=(row.threshold,) if usable else (0.0,),
+                args=(row.threshold, rule) if usable else (0.0,),
                 help=row.note or f"threshold {row.threshold:.6f}",
                 use_container_width=True,
             )
         with st.expander("Suggestions in detail"):
             st.dataframe(suggested, hide_index=True, key="diag.suggestions")
-        st.slider("Threshold: flag rows with score ≥", 0.0, 1.0, step=STEP, format="%.4f", key="diag.threshold", on_change=_slid)
+        st.slider(
+            "Threshold: flag rows with score ≥",
+            *span,
+            step=STEP,
+            format="%.4f",
+            key="diag.threshold",
+            on_change=_slid,
+            help=f"From the lowest to the highest score of these rows ({span[0]:.4f} – {span[1]:.4f})",
+        )
+        policy = st.session_state.get("diag.policy")
+        if policy is None and saved and cut == saved["threshold"]:  # opened on the saved cut: keep the policy it was saved with
+            with ui.shown_errors():
+                policy = runs.saved_policy(run.tags)
         if cut != st.session_state["diag.threshold"]:
             st.caption(f"Cut {cut:.6f}, exactly as suggested or saved (the slider shows it to 4 decimals).")
+        if policy is not None and policy["kind"] != "fixed":
+            st.caption(f"Chosen by **{threshold.policy_text(policy)}**: saved with the cut, a retrain re-derives its cut by it.")
         at = threshold.at(valued, cut)
-        shown = {
+        rates = {
             "flagged": _share(at["flagged_share"]),
             "precision": _share(at["precision"]),
             "recall": _share(at["recall"]),
             "F1": "—" if np.isnan(at["f1"]) else f"{at['f1']:.4f}",
-            "profit": f"{at['profit']:,.2f}",
-            "TP / FP": f"{int(at['tp']):,} / {int(at['fp']):,}",
         }
-        for col, (label, value) in zip(st.columns(len(shown)), shown.items(), strict=True):
-            col.metric(label, value)
+        counts = {"profit": f"{at['profit']:,.2f}", "TP": f"{int(at['tp']):,}", "FP": f"{int(at['fp']):,}", "FN": f"{int(at['fn']):,}"}
+        for shown in (rates, counts):  # two rows of four: a count in the millions still fits its column
+            for col, (label, value) in zip(st.columns(len(shown)), shown.items(), strict=True):
+                col.metric(label, value)
         left, right = st.columns([1, 2])
         left.plotly_chart(threshold_plots.confusion_heatmap(threshold.confusion(at)), key="diag.confusion")
         right.plotly_chart(threshold_plots.profit_curve(valued, cut), key="diag.profit")
@@ -237,10 +257,12 @@ if thresh.open:
             if st.button(
                 "Save threshold", type="primary", key="diag.save", help="Tags the run (and its registered versions) for batch scoring"
             ):
-                tagged = runs.save_threshold(run_id, cut, value_tp, cost_fp, cost_fn, capacity)
-                st.success(f"Saved threshold {cut:.4f} on run {run_id[:8]}" + (f" and versions {', '.join(tagged)}" if tagged else ""))
-        if saved:
-            st.caption(f"Saved threshold: {saved['threshold']:.6f}")
+                tagged = runs.save_threshold(run_id, cut, value_tp, cost_fp, cost_fn, capacity, policy=policy)
+                chosen_by = threshold.policy_text(policy) if policy is not None else "fixed by hand"
+                where = f"run {run_id[:8]}" + (f" and versions {', '.join(tagged)}" if tagged else "")
+                st.success(f"Saved threshold {cut:.4f} ({chosen_by}) on {where}.")
+            if saved:
+                st.caption(f"Saved threshold: {saved['threshold']:.6f}, {threshold.policy_text(runs.saved_policy(run.tags))}")
 
 # --- Over time -----------------------------------------------------------------------------------
 if over_time.open:

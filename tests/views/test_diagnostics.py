@@ -1,5 +1,7 @@
 """Diagnostics renders every tab for a finished demo run, moves the threshold and saves it."""
 
+import math
+
 import mlflow
 from sklearn.metrics import confusion_matrix, roc_auc_score
 from streamlit.testing.v1 import AppTest
@@ -55,10 +57,11 @@ def test_moving_the_threshold_changes_the_confusion_matrix_and_saving_tags_the_r
         at.slider(key="diag.threshold").set_value(cut).run()
         assert not at.exception
         tn, fp, fn, tp = confusion_matrix(frame["y"], frame["score"] >= cut).ravel()
-        assert metric(at, "TP / FP") == f"{tp:,} / {fp:,}"
+        assert (metric(at, "TP"), metric(at, "FP"), metric(at, "FN")) == (f"{tp:,}", f"{fp:,}", f"{fn:,}")
     at.button(key="diag.save").click().run()
-    assert mlflow.get_run(demo_run).data.tags["wb.threshold"] == "0.2"
-    assert any("Saved threshold 0.2000" in s.value for s in at.success)
+    tags = mlflow.get_run(demo_run).data.tags
+    assert tags["wb.threshold"] == "0.2" and runs.saved_policy(tags) == {"kind": "fixed", "params": {"threshold": 0.2}}  # by hand
+    assert any("Saved threshold 0.2000 (fixed by hand)" in s.value for s in at.success)
 
 
 def test_a_suggestion_moves_the_slider_to_its_exact_cut(train_env, demo_run):
@@ -70,7 +73,28 @@ def test_a_suggestion_moves_the_slider_to_its_exact_cut(train_env, demo_run):
     assert at.session_state["diag.cut"] == best
     assert abs(at.slider(key="diag.threshold").value - best) <= 0.00005
     tp = int((frame["score"] >= best)[frame["y"] == 1].sum())
-    assert metric(at, "TP / FP").startswith(f"{tp:,} /")
+    assert metric(at, "TP") == f"{tp:,}"
+
+
+def test_the_slider_spans_the_scores_and_saving_a_suggestion_records_its_policy(train_env, demo_run):
+    at = run(**{"diag.run": demo_run, "diag.tab": "Threshold"})
+    score = runs.predictions(demo_run)["score"]
+    slider = at.slider(key="diag.threshold")
+    # The lowest and highest score rounded outward to the slider's step of 0.0001, by hand.
+    assert (slider.min, slider.max) == (math.floor(score.min() * 10_000) / 10_000, math.ceil(score.max() * 10_000) / 10_000)
+    assert slider.max < 0.9  # the demo's scores end well below 1: 0–1 would leave most of the slider idle
+    at.number_input(key="diag.min_recall").set_value(0.5).run()
+    at.button(key="diag.suggest.3").click().run()  # recall ≥ 50%
+    chosen = threshold.policy("recall", min_recall=0.5)
+    assert at.session_state["diag.cut"] == threshold.policy_cut(threshold.threshold_frame(runs.predictions(demo_run)), chosen)
+    at.button(key="diag.save").click().run()
+    tags = mlflow.get_run(demo_run).data.tags
+    assert runs.saved_policy(tags) == chosen and float(tags["wb.threshold"]) == at.session_state["diag.cut"]
+    assert any("(recall ≥ 50%)" in s.value for s in at.success)
+    at.session_state["diag.filters"] = [("channel", "=", "search")]  # other rows: the span follows their scores
+    at.run()
+    kept = score[runs.predictions(demo_run)["channel"] == "search"]
+    assert at.slider(key="diag.threshold").max == math.ceil(kept.max() * 10_000) / 10_000
 
 
 def test_a_filter_applies_to_every_tab(train_env, demo_run):
