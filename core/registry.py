@@ -29,7 +29,7 @@ import pandas as pd
 from mlflow.utils.validation import MAX_MODEL_REGISTRY_TAG_VALUE_LENGTH
 
 from core import audit, runs, tracking
-from core.cli import leave
+from core.cli import crashed, leave
 from core.compare import COMPARE_COLUMNS, GATE_COLUMNS, compare, gate, paired_bootstrap, paired_scores, registered_model, version_of
 from core.errors import GateFailed, RegistryError, WorkbenchError, failed
 from core.metrics import HEADLINE
@@ -387,6 +387,8 @@ def main(argv: list[str] | None = None) -> int:
         result = _run(args)
     except WorkbenchError as err:
         return failed(err, model=args.model)
+    except Exception as err:
+        return crashed(err, "registry", model=args.model)
     print(json.dumps(result, ensure_ascii=False))
     return 0
 

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from core import diagnose, explain, runs, settings
-from core.cli import leave
+from core.cli import crashed, leave
 from core.errors import WorkbenchError
 from core.plots import calibration as calibration_plots
 from core.plots import explain as explain_plots
@@ -160,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     except WorkbenchError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except Exception as err:
+        return crashed(err, "report", run_id=None, run=args.run)
     print(json.dumps({"run_id": args.run, **saved, "seconds": round(time.perf_counter() - began, 2)}))
     return 0
 

@@ -21,7 +21,7 @@ import math
 import os
 
 from core import registry, runs, threshold, tracking, train
-from core.cli import leave
+from core.cli import crashed, leave
 from core.compare import run_spec, version_of
 from core.errors import RegistryError, WorkbenchError, failed
 from core.naming import run_name
@@ -115,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
         if run_id:
             tracking.fail(run_id, str(err).splitlines()[0])
         return failed(err, model=args.model)
+    except Exception as err:
+        return crashed(err, "retrain", run_id=getattr(err, "run_id", args.run_id), model=args.model)
     print(json.dumps(result, ensure_ascii=False))
     return 0
 

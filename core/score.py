@@ -33,7 +33,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from core import data, runs, settings, tracking
-from core.cli import leave
+from core.cli import crashed, leave
 from core.errors import DataError, RegistryError, WorkbenchError
 from core.signature import INPUT_TYPES, fits
 from core.sql import Filter, compile_filters, ident, is_numeric, parse_filter
@@ -421,6 +421,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {message}", file=sys.stderr)
         print(json.dumps({"status": "FAILED", "model": args.model, "error": message}))
         return 2
+    except Exception as err:
+        return crashed(err, "score", model=args.model)
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)

@@ -20,6 +20,7 @@ import socket
 import sys
 import tempfile
 import time
+import traceback
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib.metadata import version
@@ -34,7 +35,7 @@ from sklearn.frozen import FrozenEstimator
 
 import models
 from core import data, demo, metrics, naming, settings, stream, tracking
-from core.cli import leave
+from core.cli import crashed, describe, leave
 from core.errors import DataError, JobError, SpecError, WorkbenchError, failed
 from core.search import search
 from core.signature import INPUT_TYPES, model_signature
@@ -291,6 +292,11 @@ def train(spec: TrainSpec, run_id: str | None = None, log: Log | None = None, re
             mlflow.set_tag("wb.error", str(err))
             err.run_id = mlflow.active_run().info.run_id
             raise
+        except Exception as err:  # a bug: the run says what, train.log holds the traceback, the analyst gets one line
+            mlflow.set_tag("wb.error", describe(err))
+            log.lines.extend(traceback.format_exc().rstrip().splitlines())
+            err.run_id, err.traceback_logged = mlflow.active_run().info.run_id, True
+            raise
         finally:
             (folder / "train.log").write_text("\n".join(log.lines) + "\n")
             mlflow.log_artifact(str(folder / "train.log"))
@@ -437,6 +443,8 @@ def main(argv: list[str] | None = None) -> int:
         if run_id:
             tracking.fail(run_id, str(err).splitlines()[0])
         return failed(err, run_id=run_id, status="FAILED")
+    except Exception as err:
+        return crashed(err, "train", run_id=getattr(err, "run_id", run_id))
     print(json.dumps(result))
     return 0
 

@@ -1,7 +1,21 @@
+"""How the command-line entry points end: exit handlers, and one line for an error nobody expected."""
+
+import json
+import os
+import re
 import subprocess
 import sys
+import time
+from pathlib import Path
 
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+
+from core import jobs
 from core.settings import PROJECT
+from core.spec import TrainSpec
 
 
 def test_leave_keeps_the_code_the_output_and_the_exit_handlers(tmp_path):
@@ -20,3 +34,75 @@ def test_leave_keeps_the_code_the_output_and_the_exit_handlers(tmp_path):
     assert done.stdout == '{"status": "FINISHED"}'
     assert done.stderr == "progress"
     assert marker.read_text() == "yes"
+
+
+UNHASHABLE = "TypeError: unhashable type: 'numpy.ndarray'"
+
+
+@pytest.fixture
+def list_root(tmp_path):
+    """A data root whose `lists.parquet` has a LIST column, which the checks do not expect (a genuine crash today)."""
+    root = tmp_path / "root"
+    root.mkdir()
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=200), "tags": [list(rng.choice(["a", "b"], 2)) for _ in range(200)]})
+    frame.assign(y=rng.integers(0, 2, 200)).to_parquet(root / "lists.parquet", index=False)
+    return root
+
+
+def test_an_unexpected_error_in_a_training_job_fails_its_run_with_class_and_message(list_root, store, monkeypatch):
+    monkeypatch.setenv("WB_DATA_ROOT", str(list_root))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
+    run_id = jobs.launch(TrainSpec.from_dict({"dataset": "lists.parquet", "target": "y", "split": {"kind": "random"}}))
+    deadline = time.monotonic() + 120
+    while mlflow.get_run(run_id).info.status == "RUNNING" and time.monotonic() < deadline:
+        time.sleep(0.5)
+    run = mlflow.get_run(run_id)
+    assert (run.info.status, run.data.tags["wb.error"]) == ("FAILED", UNHASHABLE)
+    log = Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="train.log")).read_text()
+    assert "Traceback (most recent call last)" in log and log.strip().splitlines()[-1] == UNHASHABLE
+    job_log = (jobs.job_dir(run_id) / "job.log").read_text()  # what the process printed, stdout and stderr
+    assert "Traceback" not in job_log
+    assert f"error: {UNHASHABLE} (unexpected; traceback in run {run_id}'s train.log)" in job_log.splitlines()
+    assert json.loads(job_log.strip().splitlines()[-1]) == {"run_id": run_id, "status": "FAILED", "error": UNHASHABLE}
+
+    done = subprocess.run(
+        [sys.executable, "-m", "core.train", "--data", "lists.parquet", "--target", "y", "--split", "random"],
+        cwd=PROJECT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith(f"error: {UNHASHABLE} (unexpected; traceback in run ")
+    assert json.loads(done.stdout.strip().splitlines()[-1])["error"] == UNHASHABLE
+
+
+@pytest.mark.parametrize(
+    ("args", "fields"),
+    [
+        (
+            ["core.score", "--model", "models:/m@champion", "--data", "lists.parquet", "--out", "scores.parquet"],
+            {"model": "models:/m@champion"},
+        ),
+        (["core.report", "--run", "0123456789abcdef0123456789abcdef", "--out", "report"], {"run": "0123456789abcdef0123456789abcdef"}),
+        (["core.registry", "history", "--model", "m"], {"model": "m"}),
+        (["core.retrain", "--model", "m"], {"model": "m"}),
+    ],
+)
+def test_an_unexpected_error_in_a_cli_is_one_line_exit_1_and_a_traceback_file(list_root, tmp_path, args, fields):
+    (tmp_path / "not-a-folder").write_text("")  # a tracking store under a file: opening it fails in MLflow's own code
+    env = {
+        **os.environ,
+        "WB_DATA_ROOT": str(list_root),
+        "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/not-a-folder/mlflow.db",
+        "TMPDIR": str(tmp_path),
+        "PYTHONPATH": str(PROJECT),
+    }
+    done = subprocess.run([sys.executable, "-m", *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    error = f"FileExistsError: [Errno 17] File exists: '{tmp_path / 'not-a-folder'}'"
+    assert done.returncode == 1
+    [line] = done.stderr.strip().splitlines()
+    found = re.fullmatch(r"error: (.*) \(unexpected; traceback in (.*)\)", line)
+    assert found[1] == error
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {**fields, "status": "FAILED", "error": error}
+    traceback_file = Path(found[2])
+    assert traceback_file.parent == tmp_path and traceback_file.name.startswith(f"wb-{args[0].removeprefix('core.')}-")
+    assert traceback_file.read_text().startswith("Traceback (most recent call last)")
