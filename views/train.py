@@ -151,7 +151,11 @@ if problem is None:
     if checks is not None:
         st.caption(f"Checks on a sample of up to {train.PREVIEW_ROWS:,} rows; the job repeats them on all the rows it trains on.")
         flagged = checks[checks["severity"] != "ok"]
-        st.dataframe(flagged if not flagged.empty else checks, hide_index=True, key="train.checks")
+        if flagged.empty:  # folded away, so that Launch and the job board stay near the top of the screen
+            with st.expander(f"All {len(checks)} data checks pass"):
+                st.dataframe(checks, hide_index=True, key="train.checks")
+        else:
+            st.dataframe(flagged, hide_index=True, key="train.checks")
         if first_error(checks):
             problem = f"Fix before launching: {first_error(checks)}"
             st.error(problem)
