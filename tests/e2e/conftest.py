@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -40,12 +41,12 @@ def app_store(tmp_path_factory) -> str:
     return f"sqlite:///{tmp_path_factory.mktemp('mlruns')}/mlflow.db"
 
 
-@pytest.fixture(scope="session")
-def app_url(demo_root, app_store, tmp_path_factory):
-    """URL of the workbench served from this checkout on the small demo data."""
+@contextlib.contextmanager
+def served(root: Path, store: str, log_dir: Path, **env_vars: str):
+    """A real `streamlit run app.py` on a free loopback port over `root` and `store`; yields its URL."""
     port = _free_port()
-    env = {**os.environ, "WB_DATA_ROOT": str(demo_root), "MLFLOW_TRACKING_URI": app_store}
-    log = open(tmp_path_factory.mktemp("server") / "streamlit.log", "w")  # noqa: SIM115 (closed at teardown)
+    env = {**os.environ, "WB_DATA_ROOT": str(root), "MLFLOW_TRACKING_URI": store, **env_vars}
+    log = open(log_dir / "streamlit.log", "w")  # noqa: SIM115 (closed at teardown)
     command = [
         sys.executable,
         "-m",
@@ -58,22 +59,31 @@ def app_url(demo_root, app_store, tmp_path_factory):
     ]
     server = subprocess.Popen(command, cwd=PROJECT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as reply:
-                if reply.status == 200:
-                    break
-        except OSError:
-            pass
-        if server.poll() is not None or time.monotonic() > deadline:
-            log.flush()
-            pytest.fail(f"streamlit did not start: {Path(log.name).read_text()[-2000:]}")
-        time.sleep(0.3)
-    yield url
-    os.killpg(server.pid, signal.SIGTERM)
-    server.wait(timeout=20)
-    log.close()
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as reply:
+                    if reply.status == 200:
+                        break
+            except OSError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                log.flush()
+                pytest.fail(f"streamlit did not start: {Path(log.name).read_text()[-2000:]}")
+            time.sleep(0.3)
+        yield url
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=20)
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def app_url(demo_root, app_store, tmp_path_factory):
+    """URL of the workbench served from this checkout on the small demo data."""
+    with served(demo_root, app_store, tmp_path_factory.mktemp("server")) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
