@@ -14,7 +14,7 @@ import pandas as pd
 from scipy import sparse
 
 import models
-from core import data, metrics, runs, settings, tracking
+from core import data, metrics, runs, settings, signature, tracking
 from core.errors import DataError, RegistryError
 from core.metrics import EPS, HEADLINE, binary_arrays, scores
 from core.spec import TrainSpec
@@ -122,8 +122,7 @@ def _inputs(model) -> list[str] | None:
 
 def _positive_scores(model, frame: pd.DataFrame) -> np.ndarray:
     names = _inputs(model)
-    out = np.asarray(model.predict(frame[names] if names else frame), dtype=float)
-    return out[:, 1] if out.ndim == 2 else out
+    return signature.positive_scores(model, frame[names] if names else frame)
 
 
 def paired_scores(model: str, challenger, champion=None, data: str | None = None, filters: Sequence[Filter] = ()) -> pd.DataFrame:

@@ -32,7 +32,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from core import data, runs, settings, tracking
+from core import data, runs, settings, signature, tracking
 from core.cli import crashed, leave
 from core.errors import DataError, RegistryError, WorkbenchError
 from core.signature import INPUT_TYPES, fits
@@ -243,22 +243,11 @@ def read_ahead(chunks: Iterator):
 
 
 def positive_scores(scorer: Scorer, features: pd.DataFrame) -> np.ndarray:
-    """P(positive) per row: the scikit-learn model's predict_proba, else the pyfunc model's predict (its second column).
-
-    plan() has checked the columns by name and type, and MLflow's own check of an `Any` column (see core.signature)
-    walks it value by value (~1 µs each), so a scikit-learn model is asked directly.
-    """
-    model = scorer.load().model
+    """P(positive) per row; plan() has checked the columns by name and type."""
     try:
-        raw = model.get_raw_model()
-    except NotImplementedError:
-        raw = None
-    try:
-        out = raw.predict_proba(features) if hasattr(raw, "predict_proba") else model.predict(features)
+        return signature.positive_scores(scorer.load().model, features)
     except mlflow.exceptions.MlflowException as err:
         raise DataError(f"The model refused the rows: {_mlflow_error(err)}") from None
-    out = np.asarray(out.to_numpy() if isinstance(out, pd.DataFrame | pd.Series) else out, dtype="float64")
-    return out[:, 1] if out.ndim == 2 and out.shape[1] == 2 else out.reshape(len(features))
 
 
 class Progress:
