@@ -5,6 +5,8 @@ import streamlit as st
 from core import diagnose, jobs, registry, runs, settings, threshold, ui
 from core.plots import registry as registry_plots
 
+CHOICES = ("registry.challenger", "registry.against", "registry.promote_version")  # widgets naming versions
+
 st.title("Registry")
 
 # --- Register a run -------------------------------------------------------------------------------
@@ -26,6 +28,8 @@ with st.expander("Register a finished run", expanded=not models):
             if button_col.button("Register", key="registry.register"):
                 version = registry.register(run_id, name.strip())
                 st.session_state["registry.model"] = name.strip()
+                for key in CHOICES:  # start again from the new challenger
+                    st.session_state.pop(key, None)
                 st.session_state["registry.registered"] = f"Registered {name.strip()} version {version}: it is the challenger."
                 st.rerun()
 if "registry.registered" in st.session_state:
@@ -60,11 +64,14 @@ numbers = versions["version"].tolist()
 # --- Compare and gate ----------------------------------------------------------------------------
 st.header("Challenger against champion")
 left, right = st.columns(2)
-challenger = left.selectbox(
-    "Challenger", numbers, index=numbers.index(challenger_version) if challenger_version in numbers else 0, key="registry.challenger"
-)
+newest = challenger_version if challenger_version in numbers else numbers[0]  # what a new choice starts from
+with left:
+    challenger = ui.choice("Challenger", numbers, newest, key="registry.challenger")
 others = [v for v in numbers if v != challenger]
-against = right.selectbox("Compared with", others, index=others.index(champion) if champion in others else 0, key="registry.against")
+with right:
+    against = ui.choice(
+        "Compared with", others, champion if champion in others else (others[0] if others else None), key="registry.against"
+    )
 if against is None:
     st.caption("One version only: the gate checks its floors alone.")
 if st.button("Compare and gate", key="registry.compare", help="Scores both versions on the challenger's test rows; paired bootstrap"):
@@ -97,12 +104,7 @@ if moved:  # a move just happened: clear its confirmation and reason before the 
     st.success(moved)
 promote_col, rollback_col = st.columns(2)
 with promote_col:
-    version = st.selectbox(
-        "Version to promote",
-        numbers,
-        index=numbers.index(challenger_version) if challenger_version in numbers else 0,
-        key="registry.promote_version",
-    )
+    version = ui.choice("Version to promote", numbers, newest, key="registry.promote_version")
     reason = st.text_input("Reason", key="registry.promote_reason", help="Why this version serves now; kept in the history")
     sure = st.checkbox(f"Yes, make version {version} the champion", key="registry.promote_sure")
     with ui.shown_errors():
@@ -145,7 +147,7 @@ def retrain_status():
         # The job changed versions, aliases and history drawn outside this fragment: forget choices naming the old
         # versions and draw the whole page again.
         st.session_state["registry.retrain_seen"] = run_id
-        for key in ("registry.challenger", "registry.against", "registry.promote_version", "registry.result"):
+        for key in (*CHOICES, "registry.result"):
             st.session_state.pop(key, None)
         st.rerun(scope="app")
     st.progress(float(row["progress"]), text=f"Retrain job {run_id[:8]}: {row['status']}")

@@ -1,4 +1,4 @@
-"""In Chromium: promote a registered version from the Registry page and see the champion change."""
+"""In Chromium: promote a registered version from the Registry page, see the champion change, retrain and see it change again."""
 
 import io
 
@@ -11,7 +11,7 @@ from tests.conftest import DEMO_ARGS
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
-def test_press_promote_and_see_the_champion_change(app_url, app_store, demo_root, page, monkeypatch):
+def test_press_promote_and_see_the_champion_change(app_url, app_store, demo_root, page, monkeypatch, tmp_path):
     monkeypatch.setenv("WB_DATA_ROOT", str(demo_root))
     monkeypatch.setenv("MLFLOW_TRACKING_URI", app_store)  # the server's store
     spec, _ = train.parse_args([*DEMO_ARGS, "--param", "n_estimators=20", "num_leaves=7"])
@@ -30,3 +30,14 @@ def test_press_promote_and_see_the_champion_change(app_url, app_store, demo_root
     expect(page.get_by_text(f"Champion: version {version}")).to_be_visible()
     assert registry.champion("browser-test") == version
     expect(page.get_by_text("first champion, from the browser")).to_be_attached()  # a history cell (drawn on canvas)
+    # One click, one move: the confirmation and the reason are cleared after the move.
+    expect(page.get_by_role("checkbox", name=f"Yes, make version {version} the champion")).not_to_be_checked()
+    expect(reason).to_have_value("")
+    expect(page.get_by_role("button", name="Promote", exact=True)).to_be_disabled()
+
+    # Retrain & promote: when the job ends, the whole page shows the new champion without a reload.
+    page.get_by_role("button", name="Retrain & promote").click()
+    expect(page.get_by_text(f"Version {version + 1} passed the gate and is the champion")).to_be_visible(timeout=240_000)
+    expect(page.get_by_text(f"Champion: version {version + 1}", exact=True)).to_be_visible()  # the caption above the versions
+    assert registry.champion("browser-test") == version + 1
+    page.screenshot(path=str(tmp_path / "registry-after-retrain.png"), full_page=True)
