@@ -93,3 +93,23 @@ def test_a_champion_cut_saved_without_a_policy_is_kept_as_a_fixed_cut(train_env,
     registry.promote("retrain-legacy", version, "first champion")
     chosen, saved = retrain.champion_policy("retrain-legacy")
     assert chosen == {"kind": "fixed", "params": {"threshold": 0.2}} and saved["threshold"] == 0.2
+
+
+def test_a_policy_that_finds_no_cut_on_the_new_split_keeps_the_champions_cut_and_says_so(train_env, demo_run, tmp_path):
+    # A finished run of its own holding the demo run's predictions (tags written here touch no other test).
+    client = tracking.client()
+    made = client.create_run(client.get_run(demo_run).info.experiment_id, tags={"wb.family": "gbdt", "wb.dataset": "demo"})
+    runs.predictions(demo_run).to_parquet(tmp_path / "predictions.parquet", index=False)
+    client.log_artifact(made.info.run_id, str(tmp_path / "predictions.parquet"))
+    client.set_terminated(made.info.run_id, "FINISHED")
+    tiny = threshold.policy("top_share", top_share=0.00001)  # less than one row of 3,000: no cut fits
+    saved = {"threshold": 0.4, "value_tp": 5.0, "cost_fp": None, "cost_fn": None, "capacity": None}
+    result = retrain.rederive_threshold(made.info.run_id, tiny, saved)
+    assert result == {
+        "cut": 0.4,
+        "policy": tiny,
+        "policy_text": "top 0.001%",
+        "note": "top 0.001% finds no cut on the new test split: the champion's cut 0.4 is kept",
+    }
+    tags = mlflow.get_run(made.info.run_id).data.tags
+    assert runs.saved_threshold(tags) == saved and runs.saved_policy(tags) == tiny
