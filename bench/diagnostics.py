@@ -137,7 +137,7 @@ def raw_headline(frame: pd.DataFrame, cut: float) -> dict:
 
 def everything_parts(frame: pd.DataFrame, shap: pd.DataFrame) -> dict:
     """Seconds of each call `diagnose.everything` makes at the default Options, made the same way one by one."""
-    from core import calibration, diagnose, explain, rolling, slices, threshold
+    from core import calibration, diagnose, explain, rolling, slice_finder, slices, threshold
 
     o, seconds, kept = diagnose.Options(), {}, {}
 
@@ -164,7 +164,7 @@ def everything_parts(frame: pd.DataFrame, shap: pd.DataFrame) -> dict:
         step("slices.segment_metrics ×5", lambda c=column: slices.segment_metrics(frame, c, o.segment_metric))
         step("calibration.by_group ×5", lambda c=column: calibration.by_group(frame, c))
         step("slices.parity ×5", lambda c=column: slices.parity(frame, c, cut))
-    step("slices.find_slices", lambda: slices.find_slices(frame, columns, min_rows=o.slice_min_rows))
+    step("slice_finder.find_slices", lambda: slice_finder.find_slices(frame, columns, min_rows=o.slice_min_rows))
     step("explain.mean_abs", lambda: explain.mean_abs(shap))
     return seconds
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from core import calibration, explain, metrics, rolling, slices, threshold
+from core import calibration, explain, metrics, rolling, slice_finder, slices, threshold
 
 FIXED = ("row", "y", "score", "score_raw", "time")
 
@@ -163,7 +163,7 @@ def _segment_tables(frame: pd.DataFrame, columns: list[str], options: Options) -
     for column in columns:
         out[f"segments.{column}"] = slices.segment_metrics(frame, column, options.segment_metric)
     if columns:
-        out["slices"] = slices.find_slices(frame, columns, min_rows=options.slice_min_rows)
+        out["slices"] = slice_finder.find_slices(frame, columns, min_rows=options.slice_min_rows)
     return out
 
 

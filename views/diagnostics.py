@@ -3,7 +3,7 @@
 import numpy as np
 import streamlit as st
 
-from core import calibration, diagnose, explain, rolling, runs, settings, slices, threshold, ui
+from core import calibration, diagnose, explain, rolling, runs, settings, slice_finder, slices, threshold, ui
 from core.plots import calibration as calibration_plots
 from core.plots import explain as explain_plots
 from core.plots import over_time as over_time_plots
@@ -326,7 +326,9 @@ if segments.open:
             st.plotly_chart(segment_plots.parity_bars(parity), key="diag.parity_chart")
             st.dataframe(parity, hide_index=True, key="diag.parity_table")
             st.subheader("Slice finder")
-            found = ui.on_run(slices.find_slices, run_id, filters_key, tuple(segment_columns), min_rows=settings.get("slice_min_rows"))
+            found = ui.on_run(
+                slice_finder.find_slices, run_id, filters_key, tuple(segment_columns), min_rows=settings.get("slice_min_rows")
+            )
             tested, worse = found.attrs.get("tested", 0), found.attrs.get("worse", 0)
             if not tested:
                 st.caption(f"No slice of at least {settings.get('slice_min_rows'):,} rows with both classes to test.")

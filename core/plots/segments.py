@@ -7,7 +7,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from core.plots import PERCENT
-from core.slices import AUC_TEST, CALIBRATION_TEST
+from core.slice_finder import AUC_TEST, CALIBRATION_TEST
 
 LABELS = {
     "roc_auc": "ROC AUC",

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import calibration, diagnose, rolling, slices, threshold
+from core import calibration, diagnose, rolling, slice_finder, slices, threshold
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +50,7 @@ def test_everything_on_a_prepared_frame_equals_each_function_on_the_raw_frame(pr
         "reliability": diagnose.reliability(shuffled),
         "threshold_curve": valued,
         "windows": rolling.windows(shuffled, 7, 1, threshold=cut, conversion_days=options.conversion_days),
-        "slices": slices.find_slices(shuffled, ["channel", "device"], min_rows=200),
+        "slices": slice_finder.find_slices(shuffled, ["channel", "device"], min_rows=200),
     }
     for column in ("channel", "device"):
         expected[f"segments.{column}"] = slices.segment_metrics(shuffled, column)

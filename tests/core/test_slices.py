@@ -5,12 +5,13 @@ import pandas as pd
 import pytest
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
-from core import slices
+from core import slice_finder
 from core.errors import DataError
 from core.intervals import Z95, wilson_interval
 from core.metrics import EPS, ece
 from core.plots.segments import NOT_SIGNIFICANT, SIGNIFICANT, parity_bars, segment_metric_bars, slice_bars
-from core.slices import METRICS, SLICE_COLUMNS, benjamini_hochberg, find_slices, parity, segment_metrics
+from core.slice_finder import SLICE_COLUMNS, find_slices
+from core.slices import METRICS, benjamini_hochberg, parity, segment_metrics
 
 
 def predictions(n: int, seed: int = 0, decimals: int | None = 2) -> pd.DataFrame:
@@ -273,7 +274,7 @@ def test_slice_and_rest_aucs_equal_scikit_learn_with_ties_and_missing_values():
 def test_tied_scores_are_counted_the_same_when_too_many_for_a_dense_count(monkeypatch):
     frame = predictions(4000, seed=5)
     dense = find_slices(frame, ["country", "device"], min_rows=100, max_slices=1000, worse_only=False)
-    monkeypatch.setattr(slices, "DENSE_TIE_CELLS", 0)
+    monkeypatch.setattr(slice_finder, "DENSE_TIE_CELLS", 0)
     sparse = find_slices(frame, ["country", "device"], min_rows=100, max_slices=1000, worse_only=False)
     pd.testing.assert_frame_equal(dense, sparse)
 

@@ -6,7 +6,7 @@ import mlflow
 from sklearn.metrics import confusion_matrix, roc_auc_score
 from streamlit.testing.v1 import AppTest
 
-from core import diagnose, explain, runs, settings, slices, threshold
+from core import diagnose, explain, runs, settings, slice_finder, threshold
 from core.settings import PROJECT
 
 TABS = ["Overview", "Calibration", "Threshold", "Over time", "Segments", "Explain"]
@@ -158,7 +158,7 @@ def test_explain_opens_on_the_top_feature_and_the_highest_scored_row(train_env, 
 def test_the_slice_finder_says_how_many_slices_it_tested_when_none_is_worse(train_env, demo_run):
     at = run(**{"diag.run": demo_run, "diag.tab": "Segments"})
     frame = runs.predictions(demo_run)
-    found = slices.find_slices(frame, diagnose.segment_columns(frame), min_rows=settings.get("slice_min_rows"))
+    found = slice_finder.find_slices(frame, diagnose.segment_columns(frame), min_rows=settings.get("slice_min_rows"))
     assert found.empty and found.attrs["tested"] > 0  # the small demo's test split proves no slice worse
     tested = found.attrs["tested"]
     assert f"None of {tested:,} slices tested does significantly worse than the rest (Benjamini–Hochberg q < 0.05)." in [
