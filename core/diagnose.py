@@ -85,17 +85,30 @@ def calibration_compare(frame: pd.DataFrame, bins: int = 10, strategy: str = "qu
 
 def default_threshold(suggested: pd.DataFrame) -> float:
     """The cut to open on: max profit, else max F1, else 0.5."""
-    for name in ("max profit", "max F1"):
+    return _default(suggested)[0]
+
+
+def _default(suggested: pd.DataFrame) -> tuple[float, str]:
+    for name, kind in (("max profit", "max_profit"), ("max F1", "max_f1")):
         cut = suggested.loc[suggested["suggestion"] == name, "threshold"]
         if len(cut) and pd.notna(cut.iloc[0]):
-            return float(cut.iloc[0])
-    return 0.5
+            return float(cut.iloc[0]), kind
+    return 0.5, "fixed"
 
 
-def opening_cut(frame: pd.DataFrame, value_tp: float, cost_fp: float, cost_fn: float) -> float:
-    """The cut a run opens on without a saved one: max profit at these values, else max F1, else 0.5."""
+def opening_cut(frame: pd.DataFrame, value_tp: float, cost_fp: float, cost_fn: float) -> tuple[float, dict]:
+    """(cut, policy) a run opens on without a saved cut: max profit at these values, else max F1, else fixed at 0.5.
+
+    The policy is what *Save threshold* records when the analyst keeps the opening cut, so a retrain re-derives it.
+    """
     valued = threshold.with_profit(threshold.threshold_frame(frame), value_tp, cost_fp, cost_fn)
-    return default_threshold(threshold.suggestions(valued, value_tp, cost_fp, cost_fn))
+    cut, kind = _default(threshold.suggestions(valued, value_tp, cost_fp, cost_fn))
+    params = {
+        "max_profit": {"value_tp": value_tp, "cost_fp": cost_fp, "cost_fn": cost_fn, "capacity": None},
+        "max_f1": {},
+        "fixed": {"threshold": cut},
+    }[kind]
+    return cut, threshold.policy(kind, **params)
 
 
 def chosen_threshold(suggested: pd.DataFrame, options: Options) -> float:

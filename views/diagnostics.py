@@ -107,12 +107,14 @@ if filters:
 classes = frame["y"].nunique() == 2
 
 if "diag.cut" not in st.session_state:
-    opening = saved.get("threshold")
-    if opening is None:
-        opening = ui.on_run(
-            diagnose.opening_cut, run_id, filters_key, settings.get("value_tp"), settings.get("cost_fp"), settings.get("cost_fn")
+    if saved.get("threshold") is not None:
+        _move(saved["threshold"])  # the Threshold tab reads the policy it was saved with from the run
+    else:  # the max-profit cut at the default values: saved untouched, it keeps that policy
+        _move(
+            *ui.on_run(
+                diagnose.opening_cut, run_id, filters_key, settings.get("value_tp"), settings.get("cost_fp"), settings.get("cost_fn")
+            )
         )
-    _move(opening)
 cut = st.session_state["diag.cut"]  # the cut in force on every tab: exact as saved or suggested, else the slider's
 
 # Only the open tab computes (on_change="rerun"): a slider move reruns the Threshold tab alone.

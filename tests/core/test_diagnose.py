@@ -69,3 +69,17 @@ def test_everything_keeps_the_table_names_the_report_writes(predictions):
         "segments.channel", "calibration_by.channel", "parity.channel", "segments.device", "calibration_by.device", "parity.device",
     ]  # fmt: skip
     assert "slices" in numbers and "windows" in numbers and "shap_importance" not in numbers
+
+
+def test_the_opening_cut_is_max_profit_and_says_so_else_max_f1_else_fixed():
+    frame = pd.DataFrame({"y": [1, 0, 1, 0], "score": [0.9, 0.8, 0.4, 0.1]})
+    # Profit at value 1, cost 0.1 per FP: cut 0.9 → 1.0, 0.8 → 0.9, 0.4 → 1.9, 0.1 → 1.8.
+    cut, policy = diagnose.opening_cut(frame, 1.0, 0.1, 0.0)
+    assert cut == 0.4
+    assert policy == {"kind": "max_profit", "params": {"value_tp": 1.0, "cost_fp": 0.1, "cost_fn": 0.0, "capacity": None}}
+    assert threshold.policy_cut(threshold.threshold_frame(frame), policy) == cut  # a retrain finds the same cut by it
+    # The top row a non-converter and 5 per FP: every cut loses (0.9 → -5, 0.8 → -4, 0.4 → -3, 0.1 → -8), so max F1
+    # takes over (F1 0, 0.5, 0.8, 2/3): cut 0.4.
+    frame = pd.DataFrame({"y": [0, 1, 1, 0], "score": [0.9, 0.8, 0.4, 0.1]})
+    cut, policy = diagnose.opening_cut(frame, 1.0, 5.0, 0.0)
+    assert (cut, policy) == (0.4, {"kind": "max_f1", "params": {}})

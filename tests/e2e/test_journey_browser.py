@@ -95,7 +95,7 @@ def test_own_file_from_upload_to_scoring_with_the_retrained_champion(browser, tm
         page.get_by_role("tab", name="Threshold").click()
         expect(page.get_by_role("slider").first).to_be_visible(timeout=120_000)
         page.get_by_role("button", name="Save threshold").click()
-        expect(page.get_by_text(re.compile(r"Saved threshold"))).to_be_visible()
+        expect(page.get_by_text(re.compile(r"Saved threshold [\d.]+ \(max profit"))).to_be_visible()  # the cut it opened on
         page.screenshot(path=shots / "4-threshold.png", full_page=True)
 
         # Registry: register, promote, then retrain & promote.
@@ -111,11 +111,11 @@ def test_own_file_from_upload_to_scoring_with_the_retrained_champion(browser, tm
         reason.press("Enter")
         page.get_by_text("Yes, make version 1 the champion").click()
         page.get_by_role("button", name="Promote", exact=True).click()
-        expect(page.get_by_text("Champion: version 1")).to_be_visible()
+        expect(page.get_by_text(re.compile(r"^Champion: version 1"))).to_be_visible()
         expect(reason).to_have_value("")  # one click is one move
         page.get_by_role("button", name="Retrain & promote").click()
-        expect(page.get_by_text("Champion: version 2")).to_be_visible(timeout=240_000)
-        expect(page.get_by_text(re.compile(r"Version 2 passed the gate"))).to_be_visible()
+        expect(page.get_by_text(re.compile(r"^Champion: version 2"))).to_be_visible(timeout=240_000)
+        expect(page.get_by_text(re.compile(r"Version 2 passed the gate .* by max profit"))).to_be_visible()
         page.screenshot(path=shots / "5-registry.png", full_page=True)
         context.close()
 
