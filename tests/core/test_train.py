@@ -139,39 +139,6 @@ def test_list_flags_repeat_and_take_many_values():
     assert spec.filter == [("x", "=", "1"), ("z", "in", ("a", "b"))]
 
 
-@pytest.mark.parametrize("method", ["sigmoid", "isotonic"])
-def test_calibrated_scores_equal_the_calibrated_models_predictions(method):
-    from sklearn.calibration import CalibratedClassifierCV
-    from sklearn.frozen import FrozenEstimator
-    from sklearn.naive_bayes import GaussianNB  # like our families: predict_proba, no decision_function
-
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(400, 3))
-    y = (X[:, 0] + rng.normal(size=400) > 0.8).astype(int)
-    model = GaussianNB().fit(X[:200], y[:200])
-    final = CalibratedClassifierCV(FrozenEstimator(model), method=method).fit(X[200:300], y[200:300])
-    raw = model.predict_proba(X[300:])[:, 1]
-    np.testing.assert_allclose(train.calibrated_scores(final, raw), final.predict_proba(X[300:])[:, 1], rtol=0, atol=1e-15)
-    assert train.calibrated_scores(model, raw) is raw
-
-
-@pytest.mark.parametrize("method", ["sigmoid", "isotonic"])
-def test_calibrating_on_scores_equals_calibrating_the_model(method):
-    from sklearn.calibration import CalibratedClassifierCV
-    from sklearn.frozen import FrozenEstimator
-    from sklearn.naive_bayes import GaussianNB
-
-    rng = np.random.default_rng(1)
-    X = rng.normal(size=(600, 3))
-    y = (X[:, 0] - X[:, 2] + rng.normal(size=600) > 0.5).astype(int)
-    model = GaussianNB().fit(X[:200], y[:200])
-    usual = CalibratedClassifierCV(FrozenEstimator(model), method=method).fit(X[200:400], y[200:400])
-    ours = train.calibrate_on_scores(model, model.predict_proba(X[200:400])[:, 1], y[200:400], method)
-    np.testing.assert_allclose(ours.predict_proba(X[400:]), usual.predict_proba(X[400:]), rtol=0, atol=1e-15)
-    assert ours.estimator.estimator is model and ours.n_features_in_ == 3
-    assert all(pair.estimator is ours.estimator for pair in ours.calibrated_classifiers_)
-
-
 MESSY_FEATURES = ["price[usd]", "a,b", 'col "q"', "{x}: y", "select", "größe m²", "it's", "flag on"]
 
 
