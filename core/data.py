@@ -5,6 +5,7 @@ back as DataFrames."""
 from __future__ import annotations
 
 import re
+import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,7 +22,9 @@ from core.sql import TRUTHY, Filter, compile_filters, ident, is_numeric, is_temp
 
 GRAINS = ("hour", "day", "week", "month")
 MISSING = "(missing)"
+MEMO_ENTRIES = 512
 _memo: OrderedDict = OrderedDict()
+_memo_lock = threading.Lock()
 
 
 def connect(root: Path | str | None = None) -> duckdb.DuckDBPyConnection:
@@ -71,7 +74,8 @@ def _query(con: duckdb.DuckDBPyConnection, ds: Dataset, sql: str, params: Sequen
     """Runs SQL over a dataset; DuckDB's errors become DataErrors that name the dataset."""
     try:
         if arrow:  # about 3x faster than .df() for text columns; for callers that set the types they need
-            return con.cursor().sql(sql, params=list(params)).to_arrow_table().to_pandas()
+            with con.cursor() as cursor:
+                return cursor.sql(sql, params=list(params)).to_arrow_table().to_pandas()
         return con.execute(sql, list(params)).df()
     except duckdb.ConversionException as err:
         raise DataError(f"A filter value does not fit its column in {ds.name}: {first_line(err)}") from None
@@ -80,12 +84,20 @@ def _query(con: duckdb.DuckDBPyConnection, ds: Dataset, sql: str, params: Sequen
 
 
 def _remember(key: tuple, compute):
-    # Keyed by data fingerprint, so a changed file is a new key; bounded so memory stays small.
-    if key not in _memo:
-        _memo[key] = compute()
-        while len(_memo) > 512:
+    # Keyed by data fingerprint, so a changed file is a new key; bounded so memory stays small. Sessions share it
+    # from their own threads: the lock guards each look-up and store, and the computing runs outside it (two
+    # sessions may compute one key at once; both get the same answer). The value is returned from a local, since
+    # another thread may evict the key right after it is stored.
+    with _memo_lock:
+        if key in _memo:
+            _memo.move_to_end(key)
+            return _memo[key]
+    value = compute()
+    with _memo_lock:
+        _memo[key] = value
+        while len(_memo) > MEMO_ENTRIES:
             _memo.popitem(last=False)
-    return _memo[key]
+    return value
 
 
 def columns(con: duckdb.DuckDBPyConnection, dataset: str | Dataset) -> dict[str, str]:

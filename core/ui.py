@@ -1,4 +1,4 @@
-"""Streamlit wiring shared by pages: the one connection, caching by data fingerprint, errors."""
+"""Streamlit wiring shared by pages: a cursor per call over one sandboxed database, caching by data fingerprint, errors."""
 
 from __future__ import annotations
 
@@ -17,6 +17,9 @@ from core.errors import WorkbenchError
 
 @st.cache_resource(show_spinner=False)
 def _connection(root: str) -> duckdb.DuckDBPyConnection:
+    # Shared by every session and thread, so never queried itself: a connection serves one call at a time and
+    # refuses a second (ResourceInUseException). Each call takes a cursor of its own (`cursor`), which keeps the
+    # locked sandbox settings, the views and the root macro.
     return data.connect(root)
 
 
@@ -24,17 +27,19 @@ def root() -> str:
     return str(settings.get("data_root"))
 
 
-def connection() -> duckdb.DuckDBPyConnection:
-    """The process's sandboxed DuckDB connection for the current data root."""
-    return _connection(root())
+@contextmanager
+def cursor(base: str | None = None):
+    """A DuckDB cursor of this call's own over the process's sandboxed database for the data root."""
+    with _connection(base or root()).cursor() as own:
+        yield own
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
 def _call(module: str, name: str, key: str, root: str, args: tuple, kwargs: dict):
     # `key` is the data fingerprint: it is part of the cache key, never read here.
     fn = getattr(importlib.import_module(module), name)
-    with _connection(root).cursor() as cursor:
-        return fn(cursor, *args, **kwargs)
+    with cursor(root) as own:
+        return fn(own, *args, **kwargs)
 
 
 def cached(fn: Callable, dataset: str, *args, **kwargs):
@@ -45,7 +50,7 @@ def cached(fn: Callable, dataset: str, *args, **kwargs):
 def cached_for(dataset: str, fn: Callable, *args, **kwargs):
     """`fn(con, *args)` from core, cached until the files of `dataset` change."""
     base = root()
-    key = data.fingerprint(_connection(base), dataset)
+    key = catalog.resolve(dataset, base).fingerprint  # files only: no DuckDB call before the cache answers
     return _call(fn.__module__, fn.__name__, key, base, args, kwargs)
 
 
@@ -76,14 +81,14 @@ def or_stop(fn: Callable, *args, **kwargs):
 
 def run_sql(query: str, dataset: str | None = None, filters: tuple = ()) -> pd.DataFrame:
     """The SQL box's query on a cursor of its own, optionally over the dataset's filtered rows (never cached)."""
-    with connection().cursor() as cursor:
-        return sqlbox.run_sql(cursor, query, dataset=dataset, filters=filters)
+    with cursor() as own:
+        return sqlbox.run_sql(own, query, dataset=dataset, filters=filters)
 
 
 def save_upload(uploaded, overwrite: bool, to_parquet: bool):
     """Stores a file from st.file_uploader under the data root (core.upload); returns the Upload."""
-    with connection().cursor() as cursor:
-        return upload.save_upload(uploaded, uploaded.name, con=cursor, root=root(), overwrite=overwrite, to_parquet=to_parquet)
+    with cursor() as own:
+        return upload.save_upload(uploaded, uploaded.name, con=own, root=root(), overwrite=overwrite, to_parquet=to_parquet)
 
 
 def choice(label: str, options: list, default, key: str, **kwargs):

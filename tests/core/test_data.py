@@ -1,8 +1,12 @@
+import sys
+import threading
+
+import duckdb
 import numpy as np
 import pandas as pd
 import pytest
 
-from core import data
+from core import data, sqlbox
 from core.errors import DataError
 from tests.conftest import TINY
 
@@ -292,3 +296,83 @@ def test_a_windows_1252_csv_says_to_save_it_as_utf8(tmp_path):
     )
     with pytest.raises(DataError, match="save it as UTF-8"):
         data.columns(con, "euro.csv")
+
+
+# --- Several sessions at once: cursors over one sandboxed database, one shared memo ------------------------------
+
+
+def test_a_cursor_keeps_the_sandbox_settings_and_the_root_macro(tiny_root):
+    con = data.connect(tiny_root)
+    with con.cursor() as cursor:
+        assert data.root_of(cursor) == tiny_root
+        assert cursor.execute("SELECT count(*) FROM read_parquet(?)", [str(tiny_root / "tiny.parquet")]).fetchone() == (10,)
+        with pytest.raises(duckdb.PermissionException):
+            cursor.execute("SELECT * FROM read_csv('/etc/passwd')").fetchall()
+        with pytest.raises(duckdb.Error, match="lock"):
+            cursor.execute("SET enable_external_access = true")
+        with pytest.raises(duckdb.Error, match="lock"):
+            cursor.execute("RESET allowed_directories")
+        with pytest.raises(duckdb.PermissionException):  # the settings above did not change
+            cursor.execute("SELECT * FROM read_text('/etc/hostname')").fetchall()
+
+
+def test_four_threads_with_a_cursor_each_share_one_connection(tiny_root):
+    con = data.connect(tiny_root)
+    filters = [("device", "=", "mobile")]
+    wanted = {
+        "rates": data.segment_rates(con, "tiny.parquet", "converted", ["channel"], filters),
+        "profile": data.profile(con, "events").drop(columns="top"),  # mode() breaks ties at random
+        "sql": sqlbox.run_sql(con, 'SELECT plan, count(*) AS n FROM "tiny.parquet" GROUP BY ALL ORDER BY plan'),
+    }
+    failures, barrier = [], threading.Barrier(4)
+
+    def session():
+        barrier.wait()
+        for _ in range(5):
+            with con.cursor() as cursor:
+                try:
+                    got = {
+                        "rates": data.segment_rates(cursor, "tiny.parquet", "converted", ["channel"], filters),
+                        "profile": data.profile(cursor, "events").drop(columns="top"),
+                        "sql": sqlbox.run_sql(cursor, 'SELECT plan, count(*) AS n FROM "tiny.parquet" GROUP BY ALL ORDER BY plan'),
+                    }
+                    for name, frame in got.items():
+                        pd.testing.assert_frame_equal(frame, wanted[name])
+                except Exception as err:  # noqa: BLE001 (collected and shown by the assert below)
+                    failures.append(f"{type(err).__name__}: {err}")
+
+    threads = [threading.Thread(target=session) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+
+
+def test_the_memo_answers_every_thread_while_others_evict(monkeypatch):
+    monkeypatch.setattr(data, "MEMO_ENTRIES", 3)
+    monkeypatch.setattr(data, "_memo", data.OrderedDict())
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible, so a race shows within the test
+    wrong = []
+
+    def session(offset):
+        for i in range(5_000):
+            key = ("memo-test", (offset + i) % 40)
+            try:
+                got = data._remember(key, lambda key=key: key[1] * 2)
+            except Exception as err:  # noqa: BLE001 (the old memo raised KeyError when another thread evicted the key)
+                got = repr(err)
+            if got != key[1] * 2:
+                wrong.append((key, got))
+
+    try:
+        threads = [threading.Thread(target=session, args=(n * 7,)) for n in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(previous)
+    assert wrong == []
+    assert len(data._memo) <= 3
