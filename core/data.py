@@ -4,7 +4,11 @@ back as DataFrames."""
 
 from __future__ import annotations
 
+import atexit
+import itertools
 import re
+import shutil
+import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -25,6 +29,18 @@ MISSING = "(missing)"
 MEMO_ENTRIES = 512
 _memo: OrderedDict = OrderedDict()
 _memo_lock = threading.Lock()
+_spill_lock = threading.Lock()
+_spill_parent: list[Path] = []
+_spill_count = itertools.count()
+
+
+def spill_parent() -> Path:
+    """This process's private folder (mode 0700, outside the working directory) under which DuckDB spills."""
+    with _spill_lock:
+        if not _spill_parent:
+            _spill_parent.append(Path(tempfile.mkdtemp(prefix="wb-duckdb-")).resolve())
+            atexit.register(shutil.rmtree, _spill_parent[0], True)
+        return _spill_parent[0]
 
 
 def connect(root: Path | str | None = None) -> duckdb.DuckDBPyConnection:
@@ -32,6 +48,10 @@ def connect(root: Path | str | None = None) -> duckdb.DuckDBPyConnection:
     base = catalog.data_root(root)
     allowed = [f"{base}/", f"{settings.artifact_root()}/"]
     con = duckdb.connect(":memory:")
+    # DuckDB spills to `<cwd>/.tmp` by default and lets the sandbox read its temp folder: each connection spills
+    # into its own sub-folder of a private one instead, which the SQL box refuses to name (core.sqlbox).
+    spill = spill_parent() / f"c{next(_spill_count)}"
+    con.execute(f"SET temp_directory = {literal(str(spill))}")
     # Order matters: allowed_directories must be set before external access is switched off.
     con.execute(f"SET allowed_directories = [{', '.join(literal(d) for d in allowed)}]")
     con.execute("SET enable_external_access = false")

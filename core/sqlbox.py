@@ -6,6 +6,7 @@ other datasets keep working.
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from collections.abc import Sequence
@@ -15,11 +16,28 @@ import pandas as pd
 
 from core import catalog, settings
 from core.catalog import Dataset
-from core.data import columns, first_line, resolve, root_of, source
+from core.data import columns, first_line, resolve, root_of, source, spill_parent
 from core.errors import DataError, QueryError
 from core.sql import Filter, compile_filters, ident, literal
 
 _views_lock = threading.Lock()
+
+# Table functions a query may read through: files (DuckDB checks each path against the sandbox) and generators.
+# Everything else is refused: DuckDB's own catalogue and settings, SQL built from text (query, query_table,
+# json_execute_serialized_sql), Python objects by address (arrow_scan, pandas_scan), logging and checkpoints.
+TABLE_FUNCTIONS = frozenset({
+    "read_parquet", "parquet_scan", "read_csv", "read_csv_auto", "read_json", "read_json_auto", "read_ndjson",
+    "read_ndjson_auto", "read_json_objects", "read_json_objects_auto", "read_ndjson_objects", "read_text", "read_blob",
+    "glob", "sniff_csv", "parquet_metadata", "parquet_schema", "parquet_file_metadata", "parquet_kv_metadata",
+    "range", "generate_series", "unnest", "repeat", "json_each", "json_tree",
+})  # fmt: skip
+# Scalar functions that read the configuration (it names the sandbox's folders) or the environment.
+REFUSED_FUNCTIONS = frozenset({"current_setting", "getenv", "getvariable"})
+# Views DuckDB keeps over its own catalogue and settings (pg_settings, duckdb_tables, information_schema.*).
+SYSTEM_SCHEMAS = frozenset({"information_schema", "pg_catalog"})
+# Query parts that only read. DuckDB also parses `WITH x AS (COPY … / INSERT … / DELETE …) SELECT …` as one
+# SELECT statement that writes, so every other kind of part is refused.
+READ_NODES = frozenset({"SELECT_NODE", "SET_OPERATION_NODE", "RECURSIVE_CTE_NODE", "CTE_NODE"})
 
 
 def register_views(con: duckdb.DuckDBPyConnection, found: Sequence[Dataset]) -> dict[str, str]:
@@ -39,7 +57,15 @@ def register_views(con: duckdb.DuckDBPyConnection, found: Sequence[Dataset]) -> 
 
 
 def _article(word: str) -> str:
-    return "an" if word[:1].upper() in "AEIOU" else "a"
+    return "an" if word[:1].upper() in "AEIO" or (word[:1].upper() == "U" and word.upper() != "USE") else "a"
+
+
+def _statement_body(query: str) -> str:
+    """The statement without its closing `;` and any comment after it (DuckDB keeps both in the statement's text)."""
+    tokens = [(pos, kind) for pos, kind in duckdb.tokenize(query) if kind != duckdb.token_type.comment]
+    if tokens and tokens[-1][1] == duckdb.token_type.operator and query[tokens[-1][0]] == ";":
+        return query[: tokens[-1][0]].strip()
+    return query.strip()
 
 
 def _refuse_statement(statement) -> QueryError:
@@ -49,6 +75,63 @@ def _refuse_statement(statement) -> QueryError:
         f"This is {_article(kind)} {kind} statement; only read-only SELECT queries run here "
         '(write one SELECT … FROM "dataset", or WITH … SELECT).'
     )
+
+
+def _not_here(what: str) -> QueryError:
+    return QueryError(
+        f'{what} is not available in the SQL box: it reads the datasets (FROM "name") and files under the data root, '
+        "not DuckDB's settings, catalogue or temporary files."
+    )
+
+
+def _nodes(tree):
+    if isinstance(tree, dict):
+        yield tree
+        for value in tree.values():
+            yield from _nodes(value)
+    elif isinstance(tree, list):
+        for value in tree:
+            yield from _nodes(value)
+
+
+def _system_views(con) -> set[str]:
+    """DuckDB's own views a query can name without a schema (duckdb_tables, pg_settings, sqlite_master, …)."""
+    found = con.execute("SELECT view_name FROM duckdb_views() WHERE internal AND schema_name <> 'information_schema'")
+    return {name.lower() for (name,) in found.fetchall()}
+
+
+def _refuse_unsafe(con, body: str) -> None:
+    """Refuses a SELECT that calls a function, or names a view or file, outside what the SQL box may read.
+
+    The check reads DuckDB's own parse of the query, so quoting, comments, `schema.` prefixes and
+    `x.f()` call syntax cannot hide a name; the folder DuckDB spills into is refused by its name too,
+    since DuckDB adds its temp folder to the readable ones.
+    """
+    tree = json.loads(con.execute("SELECT json_serialize_sql(?)", [body]).fetchone()[0])
+    if tree.get("error"):
+        raise QueryError(f"The SQL does not parse: {tree.get('error_message', 'unknown error')}")
+    system_views = None
+    for node in _nodes(tree["statements"]):
+        kind = str(node.get("type", ""))
+        if kind.endswith("_NODE") and kind not in READ_NODES:
+            word = kind.removesuffix("_NODE").removesuffix("_QUERY")
+            raise QueryError(
+                f"This query holds {_article(word)} {word} inside a WITH; only read-only SELECT queries run here "
+                '(write one SELECT … FROM "dataset", or WITH … SELECT).'
+            )
+        if kind == "TABLE_FUNCTION":
+            name = str(node["function"]["function_name"]).lower()
+            if name not in TABLE_FUNCTIONS:
+                raise _not_here(f"Table function {name}()")
+        elif node.get("class") == "FUNCTION" and str(node.get("function_name")).lower() in REFUSED_FUNCTIONS:
+            raise _not_here(f"{str(node['function_name']).lower()}()")
+        elif kind == "BASE_TABLE":
+            name, schema = str(node.get("table_name", "")).lower(), str(node.get("schema_name", "")).lower()
+            system_views = _system_views(con) if system_views is None else system_views
+            if schema in SYSTEM_SCHEMAS or str(node.get("catalog_name", "")).lower() == "system" or name in system_views:
+                raise _not_here(f"DuckDB's view {name}")
+    if spill_parent().name.lower() in body.lower():
+        raise _not_here("DuckDB's temporary folder")
 
 
 def _unreadable(name: str, reason: str) -> QueryError:
@@ -102,8 +185,9 @@ def run_sql(
     statement = statements[0]
     if statement.type != duckdb.StatementType.SELECT:
         raise _refuse_statement(statement)
+    body = _statement_body(statement.query)
+    _refuse_unsafe(con, body)
     broken = register_views(con, catalog.discover(root_of(con)))
-    body = statement.query.strip().rstrip(";")
     _named_broken(con, body, broken)
     prefix, params = "", []
     if dataset is not None and filters:
@@ -121,7 +205,7 @@ def run_sql(
     except duckdb.PermissionException as err:
         raise QueryError(f"Refused: the query reads outside the data root. {first_line(err)}") from None
     except duckdb.Error as err:
-        raise QueryError(first_line(err)) from None
+        raise QueryError(first_line(err).replace(str(spill_parent()), "<DuckDB's temporary folder>")) from None
     finally:
         timer.cancel()
         cursor.close()
