@@ -107,7 +107,7 @@ def _refuse_unsafe(con, body: str) -> None:
     `x.f()` call syntax cannot hide a name; the folder DuckDB spills into is refused by its name too,
     since DuckDB adds its temp folder to the readable ones.
     """
-    tree = json.loads(con.execute("SELECT json_serialize_sql(?)", [body]).fetchone()[0])
+    tree = json.loads(con.execute("SELECT json_serialize_sql(?)", [body]).fetchall()[0][0])
     if tree.get("error"):
         raise QueryError(f"The SQL does not parse: {tree.get('error_message', 'unknown error')}")
     system_views = None
