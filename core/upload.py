@@ -43,7 +43,9 @@ def safe_name(filename: str) -> str:
         raise DataError(f"{base or filename!r} is not a .csv or .parquet file; upload one of those.")
     stem = base[: -len(suffix)]
     stem = re.sub(r"[^\w.-]+", "_", stem)
-    stem = re.sub(r"\.{2,}", ".", stem).lstrip("._-").rstrip(".")[:120]
+    stem = re.sub(r"\.{2,}", ".", stem).lstrip("._-")
+    # At most 120 bytes, not characters: a file name holds 255 bytes, and CJK letters take three each in UTF-8.
+    stem = stem.encode()[:120].decode(errors="ignore").rstrip(".")
     if not stem:
         raise DataError(f"{base!r} has no usable name; rename it with letters or digits before the extension.")
     return stem + suffix

@@ -26,6 +26,18 @@ def leftovers(root):
         ("_tmp.parquet", "tmp.parquet"),
         ("a..b;rm -rf.csv", "a.b_rm_-rf.csv"),
         ("ventes_été.csv", "ventes_été.csv"),
+        # Hostile names: path parts, hidden and device-like names, look-alike slashes, NUL bytes, length.
+        ("../../etc/x.csv", "x.csv"),
+        ("..\\..\\x.csv", "x.csv"),
+        ("/abs/x.csv", "x.csv"),
+        ("~/x.csv", "x.csv"),
+        ("a/../../b.parquet", "b.parquet"),
+        ("con.csv", "con.csv"),  # a Windows device name; the data root lives on POSIX, where it is a plain name
+        ("x\u2215..\u2215y.csv", "x_._y.csv"),  # division slashes that look like '/'
+        ("evil\x00.csv", "evil_.csv"),
+        ("\u202eexe.csv", "exe.csv"),  # a right-to-left override that would show the name reversed
+        ("a" * 1000 + ".csv", "a" * 120 + ".csv"),
+        ("中" * 200 + ".parquet", "中" * 40 + ".parquet"),  # cut at 120 bytes: the file system counts bytes
     ],
 )
 def test_safe_name(filename, expected):
@@ -39,6 +51,10 @@ def test_safe_name(filename, expected):
         ("data.csv.exe", "'data.csv.exe' is not a .csv or .parquet file; upload one of those."),
         ("..csv", "'..csv' has no usable name; rename it with letters or digits before the extension."),
         ("../.csv", "'.csv' has no usable name; rename it with letters or digits before the extension."),
+        ("x.csv\x00.exe", "'x.csv\\x00.exe' is not a .csv or .parquet file; upload one of those."),
+        ("x\uff0ecsv", "'x\uff0ecsv' is not a .csv or .parquet file; upload one of those."),  # a full-width dot
+        ("....csv", "'....csv' has no usable name; rename it with letters or digits before the extension."),
+        ("..\\.parquet", "'.parquet' has no usable name; rename it with letters or digits before the extension."),
     ],
 )
 def test_bad_names_are_refused(filename, message):
@@ -144,3 +160,12 @@ def test_latin1_and_windows_1252_uploads_read_with_their_accents(tmp_path):
 def test_nothing_hidden_is_left_after_any_upload(tmp_path):
     upload.save_upload(io.BytesIO(b"a\n1\n"), "ok.csv", root=tmp_path, to_parquet=True)
     assert not [name for name in os.listdir(tmp_path) if name.startswith(".")]
+
+
+@pytest.mark.parametrize("filename", ["../../escape.csv", "..\\..\\escape.csv", "/tmp/escape.csv", "中" * 200 + ".csv"])
+def test_a_hostile_name_lands_directly_under_the_root(tmp_path, filename):
+    root = tmp_path / "root"
+    result = upload.save_upload(io.BytesIO(b"a\n1\n"), filename, root=root)
+    assert result.path.parent == root and result.path.read_bytes() == b"a\n1\n"
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == ["root", f"root/{result.name}"]
+    assert not os.path.exists("/tmp/escape.csv")
