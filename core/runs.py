@@ -15,7 +15,8 @@ from core import tracking
 from core.errors import RegistryError
 
 RUN_COLUMNS = ["run_id", "name", "family", "dataset", "target", "started", "roc_auc"]
-RUN_ID = re.compile(r"^[0-9a-f]{32}$")
+RUN_ID = re.compile(r"^[0-9a-f]{32}\Z")
+ARTIFACT_NAME = re.compile(r"^[\w.-]+(?:/[\w.-]+)*\Z")  # relative, forward slashes, no empty part
 # The saved threshold and the value settings it was chosen with; batch scoring reads wb.threshold.
 THRESHOLD_TAGS = {
     "threshold": "wb.threshold",
@@ -91,6 +92,11 @@ def get(run_id: str) -> Run:
 
 
 def _artifact(run_id: str, name: str) -> Path | None:
+    """One of the run's own files, or None if it has none; a run id that is not one, or a name that leaves the run, is refused."""
+    if not RUN_ID.match(str(run_id)):
+        raise RegistryError(f"{run_id!r} is not a run id (32 hex digits); pick the run from the list.")
+    if not ARTIFACT_NAME.match(name) or ".." in name.split("/"):
+        raise RegistryError(f"{name!r} is not a file name inside the run; give one like 'predictions.parquet'.")
     try:
         return Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=name, tracking_uri=tracking.client().tracking_uri))
     except (mlflow.exceptions.MlflowException, OSError):

@@ -40,6 +40,8 @@ from core.sql import Filter, compile_filters, ident, is_numeric, parse_filter
 
 OUTPUT_COLUMNS = ("score", "decision")
 MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>[^/]+))?/?$")
+RUNS_URI = re.compile(r"runs:/(?P<run_id>[0-9a-f]{32})/model/?")
+STORE_ONLY = "models load only from this tracking store: give models:/NAME@ALIAS, models:/NAME/VERSION or runs:/RUN_ID/model"
 SAVE_HINT = "save one with 'Save threshold' on the Diagnostics page, or pass --threshold T"
 
 
@@ -126,31 +128,53 @@ def _registry_version(client, name: str, alias: str | None, version: str | None)
     return client.get_model_version(name, version)
 
 
-def resolve(uri: str) -> Scorer:
-    """What a model URI names: registered version, run and their tags; only a plain path needs loading to know its run."""
+def _stored_here(client, location: str) -> bool:
+    """Whether a model version's files lie in this store: under the local artifact root, or on the tracking server."""
+    if location.startswith("file:"):
+        location = location.removeprefix("file:").removeprefix("//")
+    elif re.match(r"^[a-z][a-z0-9+.-]*:", location):  # a URL: only a tracking server's own artifact store is its to vouch for
+        return client.tracking_uri.startswith(("http://", "https://", "databricks"))
+    return Path(location).resolve().is_relative_to(settings.artifact_root())
+
+
+def require_stored_here(mv) -> None:
+    """A RegistryError unless a registered version's files lie in this tracking store (a version can be registered from anywhere)."""
     client = tracking.client()
+    if not _stored_here(client, client.get_model_version_download_uri(mv.name, mv.version)):
+        raise RegistryError(f"Version {mv.version} of {mv.name!r} points outside this tracking store ({mv.source}); {STORE_ONLY}.")
+
+
+def resolve(uri: str) -> Scorer:
+    """What a model URI of this tracking store names: registered version, run and their tags. Any other URI (a path,
+    file://, s3://, another store's run) is a RegistryError: loading a model runs its code, so only the store's own load."""
+    client = tracking.client()
+    uri = str(uri).strip()
     scorer = Scorer(uri=uri, load_uri=uri)
     found = MODELS_URI.match(uri)
-    if uri.startswith("runs:/"):
-        scorer.run_id = uri.removeprefix("runs:/").split("/")[0]
+    if found_run := RUNS_URI.fullmatch(uri):
+        scorer.run_id = found_run["run_id"]
     elif found and found["name"].startswith("m-") and not (found["alias"] or found["version"]):  # models:/m-… is a logged model
         try:
-            scorer.run_id = client.get_logged_model(found["name"]).source_run_id
+            logged = client.get_logged_model(found["name"])
         except mlflow.exceptions.MlflowException:
             raise RegistryError(f"No logged model {found['name']!r} in {client.tracking_uri}.") from None
+        if not _stored_here(client, logged.artifact_location):
+            raise RegistryError(f"Logged model {found['name']!r} points outside this tracking store; {STORE_ONLY}.")
+        scorer.run_id = logged.source_run_id
     elif found:
         mv = _registry_version(client, found["name"], found["alias"], found["version"])
+        require_stored_here(mv)
         scorer.name, scorer.version, scorer.run_id, scorer.version_tags = mv.name, int(mv.version), mv.run_id, dict(mv.tags or {})
         scorer.load_uri = f"models:/{mv.name}/{mv.version}"
-    else:  # a folder or another store's URI: only the model's metadata knows its run
-        scorer.run_id = scorer.load().model.metadata.run_id
+    else:
+        raise RegistryError(f"Cannot load model {uri!r}: {STORE_ONLY}.")
     if scorer.run_id:
         try:
             scorer.run_tags = dict(client.get_run(scorer.run_id).data.tags)
         except mlflow.exceptions.MlflowException:
-            if uri.startswith("runs:/"):
+            if found_run:
                 raise RegistryError(f"No run {scorer.run_id!r} in {client.tracking_uri}; check the run id in {uri}.") from None
-            # A model copied from another store has no run here: only its version tags or --threshold can give a cut.
+            # A registered version whose run was deleted: only its version tags or --threshold can give a cut.
     return scorer
 
 
@@ -376,7 +400,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         epilog="Output rows keep the input's order. `decision` is int8: 1 where score >= threshold, else 0. "
         "The file appears at --out only when complete (it is written to <out>.partial and renamed).",
     )
-    parser.add_argument("--model", required=True, help="an MLflow model URI: models:/NAME@champion, models:/NAME/3, runs:/RUN_ID/model")
+    parser.add_argument(
+        "--model", required=True, help="a model of this tracking store: models:/NAME@champion, models:/NAME/3, runs:/RUN_ID/model"
+    )
     parser.add_argument("--data", required=True, help="dataset name or path under the data root (WB_DATA_ROOT)")
     parser.add_argument("--out", required=True, type=Path, help="parquet file to write")
     parser.add_argument("--chunk-rows", type=int, help="rows per chunk (default: the score_chunk_rows setting, WB_SCORE_CHUNK_ROWS)")
