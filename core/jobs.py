@@ -7,6 +7,7 @@ and `wb.host` tags say where it runs; a RUNNING run whose process is gone is mar
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import signal
@@ -14,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import mlflow
@@ -111,23 +113,34 @@ def launch_retrain(model: str, dataset: str | None = None) -> str:
     return _start(spec, args, {"wb.retrain.model": model}, retrain=True)
 
 
+@contextmanager
+def _launch_lock():
+    """Held by one launcher at a time, in any thread or process on this store (the lock goes with the file)."""
+    path = settings.artifact_root() / "jobs" / ".launch.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        yield
+
+
 def _start(spec: TrainSpec, module_args: list[str], tags: dict | None = None, retrain: bool = False) -> str:
     limit = settings.get("max_jobs")
-    active = running()
-    if len(active) >= limit:
-        raise JobError(f"{len(active)} jobs are running (WB_MAX_JOBS={limit}); wait for one to finish or cancel one.")
     client = tracking.client()
-    run = client.create_run(
-        tracking.experiment_id(spec.experiment),
-        run_name=run_name(spec, retrain),
-        tags={
-            "wb.family": spec.model.family,
-            "wb.dataset": spec.dataset,
-            "wb.host": socket.gethostname(),
-            "wb.spec_sha": spec_sha(spec),
-            **(tags or {}),
-        },
-    )
+    with _launch_lock():  # count and create as one step: sessions launching at once must not all see room
+        active = running()
+        if len(active) >= limit:
+            raise JobError(f"{len(active)} jobs are running (WB_MAX_JOBS={limit}); wait for one to finish or cancel one.")
+        run = client.create_run(
+            tracking.experiment_id(spec.experiment),
+            run_name=run_name(spec, retrain),
+            tags={
+                "wb.family": spec.model.family,
+                "wb.dataset": spec.dataset,
+                "wb.host": socket.gethostname(),
+                "wb.spec_sha": spec_sha(spec),
+                **(tags or {}),
+            },
+        )
     run_id = run.info.run_id
     folder = job_dir(run_id)
     folder.mkdir(parents=True, exist_ok=True)

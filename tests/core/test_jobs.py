@@ -3,6 +3,7 @@
 import json
 import os
 import signal
+import threading
 import time
 
 import mlflow
@@ -108,6 +109,36 @@ def test_launches_beyond_the_limit_are_refused(train_env, monkeypatch):
             jobs.launch(spec())
     finally:
         jobs.cancel(run_id)
+
+
+def test_launches_at_the_same_moment_keep_the_limit(train_env, monkeypatch, tmp_path):
+    # Four sessions clicking Launch at once each counted the running jobs before any created its run: three ran.
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
+    monkeypatch.setenv("WB_MAX_JOBS", "2")
+    assert jobs.running() == []  # the new store exists before the race
+    outcomes, barrier = [], threading.Barrier(4)
+
+    def session():
+        barrier.wait()
+        try:
+            outcomes.append(jobs.launch(slow_spec()))
+        except JobError as err:
+            outcomes.append(err)
+
+    threads = [threading.Thread(target=session) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    launched = [o for o in outcomes if isinstance(o, str)]
+    try:
+        assert len(launched) == 2 and len(jobs.running()) == 2
+        assert [str(o) for o in outcomes if not isinstance(o, str)] == [
+            "2 jobs are running (WB_MAX_JOBS=2); wait for one to finish or cancel one."
+        ] * 2
+    finally:
+        for run_id in launched:
+            jobs.cancel(run_id)
 
 
 def test_cancel_of_an_unknown_run(train_env):
