@@ -41,6 +41,12 @@ def crashed(err: BaseException, prog: str, run_id: str | None = None, **fields) 
     the traceback goes to a file in the temporary folder. The analyst gets one `error:` line on stderr saying where
     the traceback is, and the usual JSON object (status FAILED, the error) as the last stdout line. Exit code 1.
     """
+    from core import tracking
+    from core.errors import failed
+
+    problem = tracking.store_problem(err)
+    if problem is not None:  # the store is locked, read-only or full: the analyst's to fix, and nothing to log it in
+        return failed(problem, **({"run_id": run_id} if run_id else {}), **fields, status="FAILED")
     message = describe(err)
     where = _keep_traceback(err, prog, run_id)
     print(f"error: {message} (unexpected; traceback in {where})", file=sys.stderr)

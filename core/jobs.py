@@ -7,6 +7,7 @@ and `wb.host` tags say where it runs; a RUNNING run whose process is gone is mar
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import os
@@ -14,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,13 +23,15 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 
-from core import settings, tracking
-from core.errors import JobError
+from core import catalog, settings, tracking
+from core.errors import DataError, JobError, WorkbenchError
 from core.naming import run_name
 from core.spec import TrainSpec
 
 JOB_COLUMNS = ["run_id", "name", "status", "progress", "started", "duration", "family", "roc_auc"]
 ACTIVE = ("RUNNING", "SCHEDULED")
+PAUSE_ENV = "WB_TRAIN_PAUSE"  # test hook: "loaded:SECONDS", "fitted:SECONDS" or "logging:SECONDS" sleeps at that step
+DISK_FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 
 
 def job_dir(run_id: str) -> Path:
@@ -90,6 +94,7 @@ def spec_sha(spec: TrainSpec) -> str:
     return hashlib.sha1(spec.to_yaml().encode()).hexdigest()
 
 
+@tracking.guarded
 def duplicate_of(spec: TrainSpec) -> str | None:
     """The id of a RUNNING or SCHEDULED job launched with this very spec, else None."""
     runs = _reaped_runs()
@@ -99,11 +104,13 @@ def duplicate_of(spec: TrainSpec) -> str | None:
     return None if same.empty else same["run_id"].iloc[0]
 
 
+@tracking.guarded
 def launch(spec: TrainSpec) -> str:
     """Starts a training job and returns its run id; refuses beyond WB_MAX_JOBS running jobs."""
     return _start(spec, ["core.train", "--spec", "{spec}"])
 
 
+@tracking.guarded
 def launch_retrain(model: str, dataset: str | None = None) -> str:
     """Starts Retrain & promote for a registered model as a job (`core.retrain`); returns its run id."""
     from core.retrain import champion_spec  # imports the training code: only when asked
@@ -158,6 +165,7 @@ def _start(spec: TrainSpec, module_args: list[str], tags: dict | None = None, re
     return run_id
 
 
+@tracking.guarded
 def cancel(run_id: str, grace_s: float = 5.0) -> None:
     """Ends the job's process group (TERM, then KILL after `grace_s`) and marks the run KILLED."""
     client = tracking.client()
@@ -191,6 +199,7 @@ def _stop_group(pid: int, grace_s: float) -> None:
     _alive(pid)
 
 
+@tracking.guarded
 def list_jobs() -> pd.DataFrame:
     """Every training run, newest first. Columns: run_id, name, status, progress, started, duration, family, roc_auc."""
     runs = _reaped_runs()
@@ -222,3 +231,32 @@ def log_tail(run_id: str, lines: int = 40) -> str:
         except (mlflow.exceptions.MlflowException, OSError):
             return ""
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def pause(step: str) -> None:
+    """Sleeps when WB_TRAIN_PAUSE names this step of a job: tests kill it, fill its disk or change its data there."""
+    wanted, _, seconds = os.environ.get(PAUSE_ENV, "").partition(":")
+    if wanted == step:
+        time.sleep(float(seconds or 0))
+
+
+def dataset_files(dataset: str) -> str | None:
+    """The dataset's file fingerprint (names, sizes, times) now; None when it does not resolve (reading says why)."""
+    try:
+        return catalog.resolve(dataset).fingerprint
+    except WorkbenchError:
+        return None
+
+
+def same_files(dataset: str, before: str | None) -> None:
+    """A DataError when the dataset's files changed since `before`: a model must not learn from two versions."""
+    if before is not None and dataset_files(dataset) != before:
+        raise DataError(f"The dataset {dataset!r} changed while the job read it; launch again.")
+
+
+def disk_full(err: BaseException) -> JobError | None:
+    """A full disk (or a file-size limit) met writing a run's files, as a JobError saying what to do; else None."""
+    if not (isinstance(err, OSError) and err.errno in DISK_FULL):
+        return None
+    places = f"{settings.artifact_root()} (artifacts) and {tempfile.gettempdir()} (staging)"
+    return JobError(f"Writing the run's files failed: {os.strerror(err.errno)}; free space under {places}, then launch again.")

@@ -62,6 +62,7 @@ def _artifact_text(run_id: str, name: str) -> str | None:
         return handle.read()
 
 
+@tracking.guarded
 def register(run_id: str, model: str) -> int:
     """Registers a finished run's model as a new version of `model` (made if missing), now its `challenger`; returns the number.
 
@@ -127,6 +128,7 @@ def challenger(model: str) -> int | None:
 VERSION_COLUMNS = ["version", "aliases", "run_id", "created", "test_roc_auc", "test_ece", "threshold", "gate", "name"]
 
 
+@tracking.guarded
 def versions(model: str) -> pd.DataFrame:
     """The model's versions, newest first. Columns: version, aliases, run_id, created, test_roc_auc, test_ece, threshold, gate, name.
 
@@ -168,6 +170,7 @@ def _champion_of(registered) -> int | None:
     return int(aliases[CHAMPION]) if CHAMPION in aliases else None
 
 
+@tracking.guarded
 def record_gate(model: str, version, table: pd.DataFrame, champion_version: int | None = None) -> bool:
     """Tags the version with the gate's verdict: wb.gate (passed/failed), wb.gate_detail (the table as JSON), wb.gate_champion."""
     found = version_of(model, version)
@@ -265,6 +268,7 @@ def _user() -> str:
         return os.environ.get("USER", "unknown")
 
 
+@tracking.guarded
 def promote(model: str, version, reason: str, user: str | None = None) -> dict:
     """Makes the version the champion; GateFailed if its recorded gate failed (never gated: allowed, gate_passed None).
 
@@ -273,11 +277,13 @@ def promote(model: str, version, reason: str, user: str | None = None) -> dict:
     return _move(model, "promote", reason, user, version)
 
 
+@tracking.guarded
 def rollback(model: str, reason: str, user: str | None = None) -> dict:
     """Moves the champion back to the one before it in the history; RegistryError when there is none."""
     return _move(model, "rollback", reason, user)
 
 
+@tracking.guarded
 def history(model: str) -> pd.DataFrame:
     """Promotions and rollbacks, oldest first. Columns: at, action, from_version, to_version, reason, user, gate_passed."""
     registered = registered_model(model)

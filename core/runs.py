@@ -43,6 +43,7 @@ class Run:
     tags: dict = field(default_factory=dict)
 
 
+@tracking.guarded
 def finished() -> pd.DataFrame:
     """Finished training runs, newest first. Columns: run_id, name, family, dataset, target, started, roc_auc."""
     tracking.client()
@@ -51,6 +52,8 @@ def finished() -> pd.DataFrame:
         filter_string="tags.`wb.family` != '' and attributes.status = 'FINISHED'",
         order_by=["attributes.start_time DESC"],
     )
+    if "metrics.progress" in runs:  # complete runs only: a job logs progress 1.0 after its last artifact
+        runs = runs[runs["metrics.progress"].fillna(1.0) >= 1.0]
     if runs.empty:
         return pd.DataFrame(columns=RUN_COLUMNS)
     return pd.DataFrame(
@@ -66,6 +69,7 @@ def finished() -> pd.DataFrame:
     ).reset_index(drop=True)
 
 
+@tracking.guarded
 def get(run_id: str) -> Run:
     """The run, if it finished; otherwise a RegistryError that says why it has no diagnostics."""
     if not RUN_ID.match(run_id or ""):
@@ -77,6 +81,10 @@ def get(run_id: str) -> Run:
     if run.info.status != "FINISHED":
         reason = run.data.tags.get("wb.error") or "it has no predictions yet"
         raise RegistryError(f"Run {run_id} is {run.info.status}, so it has no diagnostics: {reason}")
+    if run.data.metrics.get("progress", 1.0) < 1.0:  # a training job logs progress 1.0 only after its last artifact
+        raise RegistryError(
+            f"Run {run_id} ended before its files were complete (progress {run.data.metrics['progress']:.0%}); train it again."
+        )
     tags = run.data.tags
     return Run(
         run_id=run_id,
@@ -121,6 +129,7 @@ def explanation(run_id: str) -> pd.DataFrame | None:
     return pd.read_parquet(path) if path is not None else None
 
 
+@tracking.guarded
 def save_threshold(
     run_id: str, threshold: float, value_tp: float, cost_fp: float, cost_fn: float, capacity: float | None, policy: dict | None = None
 ) -> list[str]:
@@ -168,6 +177,7 @@ def saved_policy(tags: dict) -> dict | None:
         ) from None
 
 
+@tracking.guarded
 def registered_versions() -> pd.DataFrame:
     """Every registered model version with its run. Columns: model, version, run_id, aliases."""
     client = tracking.client()
@@ -224,6 +234,7 @@ def subset(frame: pd.DataFrame, filters) -> pd.DataFrame:
     return frame[keep.to_numpy(dtype=bool)]
 
 
+@tracking.guarded
 def run_tags(run_id: str) -> dict:
     """A run's tags as they are now."""
     return dict(tracking.client().get_run(run_id).data.tags)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import io
 import json
 import logging
@@ -31,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 import models
-from core import data, demo, metrics, naming, settings, stream, tracking
+from core import data, demo, jobs, metrics, naming, settings, stream, tracking
 from core.cli import crashed, describe, leave
 from core.errors import DataError, JobError, SpecError, WorkbenchError, failed
 from core.search import search
@@ -189,6 +190,8 @@ def train(spec: TrainSpec, run_id: str | None = None, log: Log | None = None, re
     streaming = getattr(family, "STREAMING", False)
     # Read and check the data while the tracking store opens (DuckDB and numpy work outside the GIL, and opening
     # the store costs ~1-2 s); an error in reading surfaces below, inside the run.
+    # The files as the first read finds them: a file replaced while the job reads fails the run, not the model.
+    unchanged = functools.partial(jobs.same_files, spec.dataset, jobs.dataset_files(spec.dataset))
     reader = ThreadPoolExecutor(1, thread_name_prefix="prepare")
     reading = reader.submit(_connect_and_prepare, stream.sample_spec(spec) if streaming else spec, log)
     reader.shutdown(wait=False)
@@ -221,6 +224,8 @@ def train(spec: TrainSpec, run_id: str | None = None, log: Log | None = None, re
         try:
             con, prep = reading.result()
             mlflow.log_metric("progress", 0.1)  # prepare's own progress went nowhere: a run is active per thread
+            jobs.pause("loaded")
+            unchanged()
             _log_frame(prep.checks, "validation.parquet", folder)
             problem = first_error(prep.checks)
             if problem:
@@ -237,27 +242,37 @@ def train(spec: TrainSpec, run_id: str | None = None, log: Log | None = None, re
             if streaming:
                 scores, predictions, importance, final, example, rows = stream.fit_streaming(con, spec, params, prep, log, folder, resume)
                 _log_fingerprint(fingerprint(con, spec, prep, sum(rows.values())), folder)
-                result = log_results(scores, predictions, importance, None, final, example, rows, folder, log, prep.types)
+                result = log_results(scores, predictions, importance, None, final, example, rows, folder, log, prep.types, unchanged)
             else:
                 _log_fingerprint(fingerprint(con, spec, prep, len(prep.y)), folder)
                 estimator, model, final, valid_raw = fit(spec, prep, params, log)
-                result = _evaluate_and_log(spec, prep, estimator, model, final, valid_raw, folder, log)
+                jobs.pause("fitted")
+                result = _evaluate_and_log(spec, prep, estimator, model, final, valid_raw, folder, log, unchanged)
             return {"run_id": mlflow.active_run().info.run_id, **result}
         except WorkbenchError as err:
             mlflow.set_tag("wb.error", str(err))
             err.run_id = mlflow.active_run().info.run_id
             raise
         except Exception as err:  # a bug: the run says what, train.log holds the traceback, the analyst gets one line
+            full = jobs.disk_full(err)
+            if full is not None:
+                mlflow.set_tag("wb.error", str(full))
+                full.run_id = mlflow.active_run().info.run_id
+                raise full from None
             mlflow.set_tag("wb.error", describe(err))
             log.lines.extend(traceback.format_exc().rstrip().splitlines())
             err.run_id, err.traceback_logged = mlflow.active_run().info.run_id, True
             raise
         finally:
-            (folder / "train.log").write_text("\n".join(log.lines) + "\n")
-            mlflow.log_artifact(str(folder / "train.log"))
+            try:
+                (folder / "train.log").write_text("\n".join(log.lines) + "\n")
+                mlflow.log_artifact(str(folder / "train.log"))
+            except OSError as err:  # a full disk: the run's error says so, and the job's own log keeps the lines
+                if jobs.disk_full(err) is None:
+                    raise
 
 
-def _evaluate_and_log(spec, prep: Prepared, estimator, model, final, valid_raw, folder: Path, log: Log) -> dict:
+def _evaluate_and_log(spec, prep: Prepared, estimator, model, final, valid_raw, folder: Path, log: Log, check=None) -> dict:
     X = prep.frame[prep.features]
     test = prep.labels == "test"
     raw = {
@@ -276,13 +291,16 @@ def _evaluate_and_log(spec, prep: Prepared, estimator, model, final, valid_raw, 
     shap_rows = settings.get("shap_rows")
     shap_frame = explanation(estimator, X[test], shap_rows, spec.seed) if shap_rows and hasattr(estimator, "contributions") else None
     rows = {part: int((prep.labels == part).sum()) for part in ("train", "valid", "test")}
-    return log_results(scores, predictions, importance, shap_frame, final, X[test].head(5), rows, folder, log, prep.types)
+    return log_results(scores, predictions, importance, shap_frame, final, X[test].head(5), rows, folder, log, prep.types, check)
 
 
 def log_results(
-    scores: dict, predictions, importance, shap_frame, final, example, rows: dict, folder: Path, log: Log, types: dict[str, str]
+    scores: dict, predictions, importance, shap_frame, final, example, rows: dict, folder: Path, log: Log, types: dict[str, str], check=None
 ) -> dict:
-    """Logs metrics per split, predictions, importance, SHAP and the model; returns the CLI result."""
+    """Logs metrics per split, predictions, importance, SHAP and the model; returns the CLI result.
+
+    `check` runs just before the model is logged (the data-unchanged check); progress 1.0 marks the run complete.
+    """
     found = {part: metrics.scores(y, score) for part, (y, score) in scores.items()}
     out_metrics = found["test"]
     # One batch: each log_metric call is its own store transaction. The test metrics also go under their plain
@@ -296,6 +314,9 @@ def log_results(
     if shap_frame is not None:
         _log_frame(shap_frame, "shap.parquet", folder)
         log(f"explained {len(shap_frame):,} test rows", 0.85)
+    jobs.pause("logging")
+    if check is not None:
+        check()
     mlflow.sklearn.log_model(
         final,
         name="model",
