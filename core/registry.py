@@ -37,7 +37,7 @@ from core.sql import parse_filter
 
 __all__ = ["COMPARE_COLUMNS", "GATE_COLUMNS", "compare", "gate", "paired_bootstrap", "paired_scores", "registered_model", "version_of"]
 __all__ += ["challenger", "champion", "gate_version", "history", "main", "promote"]
-__all__ += ["record_gate", "records", "register", "rollback", "versions"]
+__all__ += ["interrupted", "record_gate", "records", "register", "rollback", "versions"]
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"  # the newest registered version, until it is promoted (then it is the champion)
@@ -288,6 +288,15 @@ def history(model: str) -> pd.DataFrame:
     """Promotions and rollbacks, oldest first. Columns: at, action, from_version, to_version, reason, user, gate_passed."""
     registered = registered_model(model)
     return audit.frame(audit.reconcile(audit.records(registered.tags), _champion_of(registered)))
+
+
+@tracking.guarded
+def interrupted(model: str) -> pd.DataFrame:
+    """Moves whose process died before the alias moved: intent records that took no effect. Columns as history."""
+    registered = registered_model(model)
+    entries = audit.records(registered.tags)
+    kept = {entry.get("key") for entry in audit.reconcile(entries, _champion_of(registered))}
+    return audit.frame([entry for entry in entries if entry.get("state") == "intent" and entry["key"] not in kept])
 
 
 def _plain(value):

@@ -123,6 +123,10 @@ with rollback_col:
 
 st.subheader("History")
 st.dataframe(ui.or_stop(registry.history, model), hide_index=True, key="registry.history")
+stopped = ui.or_stop(registry.interrupted, model)
+if not stopped.empty:  # a promote or rollback whose process died before the alias moved: it changed nothing
+    st.warning(f"{len(stopped)} move(s) were interrupted before the champion alias moved and had no effect.")
+    st.dataframe(stopped, hide_index=True, key="registry.interrupted")
 
 
 # --- Retrain & promote ---------------------------------------------------------------------------

@@ -311,6 +311,25 @@ def test_a_promotion_killed_midway_leaves_alias_and_history_consistent(model):
     assert _moves(model) == [("promote", None, 1), ("promote", 1, 2), ("rollback", 2, 1)]
 
 
+@pytest.mark.slow
+def test_a_promotion_killed_after_its_intent_record_changes_nothing_and_shows_as_interrupted(model):
+    registry.promote(model, 1, "first")
+    child = _child("promote", "--model", model, "--version", "2", "--reason", "killed early", **{registry.PAUSE_ENV: "intent:120"})
+    deadline = time.monotonic() + 90
+    while "intent" not in _states(model):  # killed after the intent record, before the alias moved
+        assert child.poll() is None and time.monotonic() < deadline, child.communicate()
+        time.sleep(0.2)
+    child.send_signal(signal.SIGKILL)
+    child.communicate()
+    assert registry.champion(model) == 1 and _moves(model) == [("promote", None, 1)]
+    dangling = registry.interrupted(model)
+    assert dangling[["action", "from_version", "to_version", "reason"]].values.tolist() == [["promote", 1, 2, "killed early"]]
+    # The lock died with the process; a later promotion of the same version is its own, the interrupted one stays shown.
+    registry.promote(model, 2, "again")
+    assert _moves(model) == [("promote", None, 1), ("promote", 1, 2)] and len(registry.interrupted(model)) == 1
+    assert registry.history(model)["reason"].tolist() == ["first", "again"]
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
