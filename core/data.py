@@ -79,6 +79,8 @@ def fingerprint(con: duckdb.DuckDBPyConnection, dataset: str | Dataset) -> str:
 def source(ds: Dataset) -> tuple[str, list]:
     """The table function that reads a dataset, and its parameters."""
     many = ", hive_partitioning = true, union_by_name = true" if ds.path.is_dir() else ""
+    if ds.path.is_file() and ds.path.stat().st_size == 0:
+        raise DataError(f"{ds.name} is an empty file (0 bytes): write the table into it again, or remove it.")
     if ds.format == "parquet":
         return f"read_parquet(?{many})", [ds.glob]
     encoding = catalog.csv_encoding(ds)  # one of a fixed few names, so it may sit in the SQL text
@@ -129,7 +131,15 @@ def columns(con: duckdb.DuckDBPyConnection, dataset: str | Dataset) -> dict[str,
         frame = _query(con, ds, f"DESCRIBE SELECT * FROM {src}", params)
         return dict(zip(frame["column_name"], frame["column_type"], strict=True))
 
-    return dict(_remember(("columns", ds.glob, ds.fingerprint), compute))
+    found = dict(_remember(("columns", ds.glob, ds.fingerprint), compute))
+    [first, *rest] = found
+    if ds.format == "csv" and not rest and any(mark in first for mark in ",;\t|"):
+        # DuckDB reads a CSV whose lines disagree on their number of fields as one text column named like the header.
+        raise DataError(
+            f"{ds.name} has lines with more or fewer fields than its header ({first!r}), so it reads as one column: "
+            "give every line as many fields as the header (quote values that hold the delimiter)."
+        )
+    return found
 
 
 def _require(cols: dict[str, str], names: Sequence[str], ds: Dataset, role: str) -> None:
@@ -145,6 +155,7 @@ def datasets(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     for ds in found:
         try:
             src, params = source(ds)
+            columns(con, ds)  # a file whose lines disagree on their fields counts rows but has no usable columns
             rows, error = int(_query(con, ds, f"SELECT count(*) AS n FROM {src}", params)["n"].iloc[0]), ""
         except DataError as err:
             rows, error = None, str(err)
@@ -158,20 +169,22 @@ def profile(con: duckdb.DuckDBPyConnection, dataset: str | Dataset) -> pd.DataFr
     ds = resolve(con, dataset)
     cols = columns(con, ds)
     src, params = source(ds)
-    parts = ["count(*) AS n"]
+    parts = []
     for i, (name, sql_type) in enumerate(cols.items()):
         col = ident(name)
         simple = not sql_type.upper().endswith("]") and not sql_type.upper().startswith(("STRUCT", "MAP", "UNION"))
         mean = f"avg(CAST({col} AS DOUBLE))" if is_numeric(sql_type) or sql_type.upper() == "BOOLEAN" else "NULL"
-        parts += [
+        parts.append(", ".join([
             f"count({col}) AS c{i}_count",
             f"count(DISTINCT {col}) AS c{i}_distinct" if simple else f"NULL AS c{i}_distinct",
             f"CAST(min({col}) AS VARCHAR) AS c{i}_min" if simple else f"NULL AS c{i}_min",
             f"CAST(max({col}) AS VARCHAR) AS c{i}_max" if simple else f"NULL AS c{i}_max",
             f"{mean} AS c{i}_mean",
             f"CAST(mode({col}) AS VARCHAR) AS c{i}_top" if simple else f"NULL AS c{i}_top",
-        ]
-    row = _query(con, ds, f"SELECT {', '.join(parts)} FROM {src}", params).iloc[0]
+        ]))  # fmt: skip
+    row = {}
+    for chunk in _chunks(parts):
+        row |= _query(con, ds, f"SELECT count(*) AS n, {', '.join(chunk)} FROM {src}", params).iloc[0].to_dict()
     n = int(row["n"])
     records = [
         {
@@ -248,22 +261,30 @@ def segment_rates(con, dataset, target: str, by: Sequence[str], filters: Sequenc
     return frame.assign(share=frame["rows"] / total if total else 0.0).reset_index(drop=True)
 
 
-def _require_dates(con, ds: Dataset, time_column: str) -> None:
-    """A text time column must hold dates throughout; else a DataError showing one value that is not."""
+def check_time_column(con, dataset, time_column: str) -> None:
+    """A DataError unless the column holds dates: a date or timestamp type (or text that reads as one), not all missing."""
+    ds = resolve(con, dataset)
+    cols = columns(con, ds)
+    _require(cols, [time_column], ds, "time")
+    text = cols[time_column].upper() == "VARCHAR"
+    if not (is_temporal(cols[time_column]) or text):
+        raise DataError(f"Time column {time_column!r} has type {cols[time_column]}; pick a date or timestamp column.")
     src, params = source(ds)
     col = ident(time_column)
 
-    def first_bad():
-        sql = f"SELECT {col} AS value FROM {src} WHERE {col} IS NOT NULL AND TRY_CAST({col} AS TIMESTAMP) IS NULL LIMIT 1"
-        frame = _query(con, ds, sql, params)
-        return None if frame.empty else str(frame["value"].iloc[0])
+    def look():
+        bad = f"min({col}) FILTER (WHERE TRY_CAST({col} AS TIMESTAMP) IS NULL)" if text else "NULL"
+        row = _query(con, ds, f"SELECT count({col}) AS filled, {bad} AS bad FROM {src}", params).iloc[0]
+        return int(row["filled"]), None if pd.isna(row["bad"]) else str(row["bad"])
 
-    bad = _remember(("not_dates", ds.glob, ds.fingerprint, time_column), first_bad)
+    filled, bad = _remember(("time_column", ds.glob, ds.fingerprint, time_column), look)
     if bad is not None:
         raise DataError(
             f"Time column {time_column!r} holds text that is not a date, e.g. {bad!r}: write every date as YYYY-MM-DD "
             "(or YYYY-MM-DD HH:MM:SS) in the file, or pick another time column."
         )
+    if not filled:
+        raise DataError(f"Time column {time_column!r} has no values in {ds.name}; pick another time column, or none.")
 
 
 def rate_over_time(
@@ -274,11 +295,7 @@ def rate_over_time(
         raise DataError(f"Unknown grain {grain!r}; use one of: {', '.join(GRAINS)}.")
     ds = resolve(con, dataset)
     cols = columns(con, ds)
-    _require(cols, [time_column], ds, "time")
-    if not (is_temporal(cols[time_column]) or cols[time_column].upper() == "VARCHAR"):
-        raise DataError(f"Time column {time_column!r} has type {cols[time_column]}; pick a date or timestamp column.")
-    if cols[time_column].upper() == "VARCHAR":
-        _require_dates(con, ds, time_column)
+    check_time_column(con, ds, time_column)
     expr, expr_params = _target(con, ds, cols, target, positive_value)
     where, where_params = compile_filters(filters, cols)
     src, src_params = source(ds)
@@ -304,6 +321,7 @@ OUTCOME_NAMES = (
 )  # fmt: skip
 OUTCOME_PREFIXES = ("is_", "has_", "did_", "was_")
 TARGET_SAMPLE_ROWS = 200_000
+CHUNK_COLUMNS = 50
 
 
 def _outcome_rank(name: str) -> int | None:
@@ -318,25 +336,34 @@ def _outcome_rank(name: str) -> int | None:
     return None
 
 
+def _chunks(items: list) -> list[list]:
+    """Per-column SELECT items in groups of CHUNK_COLUMNS: DuckDB slows more than linearly with many DISTINCT or mode
+    aggregates in one query (2,000 columns: minutes at once, seconds in chunks)."""
+    return [items[i : i + CHUNK_COLUMNS] for i in range(0, len(items), CHUNK_COLUMNS)]
+
+
 def _value_counts(con, ds: Dataset, names: list[str], cols: dict[str, str]) -> pd.DataFrame:
     """Per column (first rows of the data): distinct non-null values, and whether one reads as positive (1/true/yes)."""
     src, params = source(ds)
-    parts, truthy = [], []
+    parts = []  # (column, SELECT items, their parameters) per column
     for i, name in enumerate(names):
         col, kind = ident(name), cols[name].upper()
         if kind == "VARCHAR":  # text targets match without case or spaces (see _target)
-            parts += [
-                f"count(DISTINCT lower(trim({col}))) AS d{i}",
-                f"bool_or(lower(trim({col})) IN ({', '.join('?' * len(TRUTHY))})) AS t{i}",
-            ]
-            truthy += TRUTHY
+            text = f"lower(trim({col}))"
+            parts.append(
+                (col, f"count(DISTINCT {text}) AS d{i}, bool_or({text} IN ({', '.join('?' * len(TRUTHY))})) AS t{i}", list(TRUTHY))
+            )
         else:
-            parts += [f"count(DISTINCT {col}) AS d{i}", f"bool_or({col}) AS t{i}" if kind == "BOOLEAN" else f"bool_or({col} = 1) AS t{i}"]
-    picked = ", ".join(ident(n) for n in names)
-    sql = f"SELECT {', '.join(parts)} FROM (SELECT {picked} FROM {src} LIMIT {TARGET_SAMPLE_ROWS})"
-    row = _query(con, ds, sql, [*truthy, *params]).iloc[0]
-    return pd.DataFrame({"column": names, "distinct": [int(row[f"d{i}"]) for i in range(len(names))],
-                         "positive": [bool(row[f"t{i}"]) for i in range(len(names))]})  # fmt: skip
+            positive = f"bool_or({col})" if kind == "BOOLEAN" else f"bool_or({col} = 1)"
+            parts.append((col, f"count(DISTINCT {col}) AS d{i}, {positive} AS t{i}", []))
+    row = {}
+    for chunk in _chunks(parts):
+        sample = f"(SELECT {', '.join(col for col, _, _ in chunk)} FROM {src} LIMIT {TARGET_SAMPLE_ROWS})"
+        sql = f"SELECT {', '.join(items for _, items, _ in chunk)} FROM {sample}"
+        row |= _query(con, ds, sql, [*(v for _, _, values in chunk for v in values), *params]).iloc[0].to_dict()
+    # No rows (a header-only file, a target never filled): aggregates are NULL, i.e. no values and none positive.
+    return pd.DataFrame({"column": names, "distinct": [int(row[f"d{i}"]) if pd.notna(row[f"d{i}"]) else 0 for i in range(len(names))],
+                         "positive": [bool(row[f"t{i}"]) if pd.notna(row[f"t{i}"]) else False for i in range(len(names))]})  # fmt: skip
 
 
 def likely_target(con, dataset) -> str:
@@ -381,6 +408,8 @@ def training_query(
     ds = resolve(con, dataset)
     cols = columns(con, ds)
     _require(cols, list(columns_wanted), ds, "feature")
+    if "__target" in columns_wanted:
+        raise DataError(f"Column '__target' of {ds.name} has the name training gives the 0/1 target: exclude it, or rename it in the file.")
     expr, expr_params = _target(con, ds, cols, target, positive_value)
     where, where_params = compile_filters(filters, cols)
     src, src_params = source(ds)

@@ -19,7 +19,7 @@ def split_labels(y: np.ndarray, time: pd.Series | None, kind: str, valid_fractio
         if time is None:
             raise DataError("A temporal split needs a time column; set one or use a stratified split.")
         # Cut at time quantiles so rows sharing a timestamp land in the same part.
-        t = pd.to_datetime(time).to_numpy()
+        t = pd.to_datetime(time, utc=True).dt.tz_localize(None).to_numpy()  # one clock for zone-aware and naive times
         valid_from, test_from = np.quantile(t.astype("int64"), [1 - valid_fraction - test_fraction, 1 - test_fraction])
         ints = t.astype("int64")
         labels[ints >= valid_from] = "valid"
@@ -32,8 +32,12 @@ def split_labels(y: np.ndarray, time: pd.Series | None, kind: str, valid_fractio
         train, valid = train_test_split(
             rest, test_size=valid_fraction / (1 - test_fraction), stratify=None if stratify is None else y[rest], random_state=seed
         )
-    except ValueError as err:
-        raise DataError(f"Cannot split {n} rows {kind}ly: {err}") from None
+    except ValueError:
+        smallest = int(min((y == 1).sum(), (y == 0).sum()))
+        raise DataError(
+            f"Too few rows to split {kind}ly into train, valid and test: {n:,} rows, {smallest:,} in the smaller class; "
+            "use more data, larger valid and test shares, or a random split."
+        ) from None
     labels[valid] = "valid"
     labels[test] = "test"
     return labels

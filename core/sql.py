@@ -33,6 +33,11 @@ def is_temporal(sql_type: str) -> bool:
     return sql_type.upper().startswith(("DATE", "TIMESTAMP"))
 
 
+def is_nested(sql_type: str) -> bool:
+    """LIST, array, STRUCT, MAP and UNION columns: values no model family reads."""
+    return sql_type.upper().endswith("]") or sql_type.upper().startswith(("STRUCT", "MAP", "UNION"))
+
+
 def _split_list(value: object) -> list:
     if value is None:
         return []

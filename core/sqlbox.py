@@ -49,6 +49,7 @@ def register_views(con: duckdb.DuckDBPyConnection, found: Sequence[Dataset]) -> 
                 src, params = source(ds)
                 body = src.replace("?", literal(params[0]), 1)
                 con.execute(f"CREATE OR REPLACE VIEW {ident(ds.name)} AS SELECT * FROM {body}")
+                columns(con, ds)  # a CSV whose lines disagree on their fields reads as one column: no view for it
             except (duckdb.Error, DataError) as err:
                 broken[ds.name] = first_line(err)
                 # A file that broke since its view was made must not be read through the old view.

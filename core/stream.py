@@ -63,9 +63,11 @@ def _labels(batch: pd.DataFrame, spec, cuts, index: int) -> np.ndarray:
     """train / valid / test for the rows of one batch."""
     labels = np.full(len(batch), "train", dtype=object)
     if spec.split.kind == "temporal":
-        time = batch[spec.time_column].to_numpy()
-        labels[time >= np.datetime64(cuts[0])] = "valid"
-        labels[time >= np.datetime64(cuts[1])] = "test"
+        # One clock for zone-aware and naive times (naive ones read as UTC on both sides).
+        time = pd.to_datetime(batch[spec.time_column], utc=True).dt.tz_localize(None).to_numpy()
+        valid_from, test_from = pd.to_datetime(pd.Series(cuts), utc=True).dt.tz_localize(None).to_numpy()
+        labels[time >= valid_from] = "valid"
+        labels[time >= test_from] = "test"
         return labels
     draw = np.random.default_rng([spec.seed, index]).random(len(batch))
     labels[draw >= 1 - spec.split.valid_fraction - spec.split.test_fraction] = "valid"

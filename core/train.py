@@ -39,7 +39,7 @@ from core.search import search
 from core.signature import INPUT_TYPES, model_signature
 from core.spec import TrainSpec, flatten
 from core.split import split_labels
-from core.sql import is_numeric, is_temporal
+from core.sql import is_nested, is_numeric, is_temporal
 from core.validate import dropped, first_error, validate
 from models.calibrated import calibrate_on_scores, calibrated_scores
 from models.imbalance import PriorCorrection, undersample
@@ -50,6 +50,9 @@ MODEL_REQUIREMENTS = [
     f"{name}=={version(name)}" for name in ("mlflow", "scikit-learn", "lightgbm", "pandas", "numpy", "scipy", "cloudpickle", "pyarrow")
 ]
 SEGMENT_MAX_LEVELS = 50
+# Names the run's files give their own columns: `row` keys predictions and SHAP rows, the others are prediction columns.
+ROW_KEY = "row"
+PREDICTION_COLUMNS = (ROW_KEY, "y", "score", "score_raw", "time")
 
 
 @dataclass
@@ -88,8 +91,17 @@ def plan_columns(cols: dict[str, str], spec: TrainSpec) -> list[str]:
         raise DataError(f"Unknown column {missing[0]!r} in {spec.dataset}; columns are: {', '.join(cols)}.")
     if spec.features.include:
         features = [c for c in spec.features.include if c not in spec.features.exclude]
-    else:
-        features = [c for c, kind in cols.items() if c not in spec.features.exclude and not is_temporal(kind)]
+        unusable = [c for c in features if is_nested(cols[c]) or c == ROW_KEY]
+        if unusable:
+            kind = cols[unusable[0]]
+            why = f"holds {kind} values, which no model reads" if is_nested(kind) else "is the name the run's files key rows by"
+            raise DataError(f"Feature {unusable[0]!r} {why}: leave it out of the features (or rename it in the file).")
+    else:  # lists and structs are not features, nor is a column named like the row key (a row number, usually)
+        features = [
+            c
+            for c, kind in cols.items()
+            if c not in spec.features.exclude and not is_temporal(kind) and not is_nested(kind) and c != ROW_KEY
+        ]
     features = [c for c in features if c not in (spec.target, spec.time_column)]
     if not features:
         raise SpecError("No features are left; include some columns or exclude fewer.")
@@ -102,6 +114,11 @@ def prepare(con, spec: TrainSpec, log: Log) -> Prepared:
     if spec.target not in cols:
         raise DataError(f"Unknown target column {spec.target!r} in {spec.dataset}; columns are: {', '.join(cols)}.")
     features = plan_columns(cols, spec)
+    if spec.time_column:
+        data.check_time_column(con, spec.dataset, spec.time_column)
+    taken = [c for c in spec.segment_columns or [] if c in PREDICTION_COLUMNS]
+    if taken:
+        raise DataError(f"Segment column {taken[0]!r} has a name predictions.parquet uses ({', '.join(PREDICTION_COLUMNS)}); pick others.")
     extra = [c for c in (spec.segment_columns or []) if c not in features and c != spec.time_column]
     wanted = [*features, *([spec.time_column] if spec.time_column else []), *extra]
     frame = data.training_frame(con, spec.dataset, spec.target, wanted, spec.filter, spec.positive_value, spec.sample_rows, spec.seed)
@@ -114,7 +131,9 @@ def prepare(con, spec: TrainSpec, log: Log) -> Prepared:
     if spec.segment_columns is not None:
         segments = list(spec.segment_columns)
     else:
-        segments = [c for c in features if not is_numeric(cols[c]) and frame[c].nunique() <= SEGMENT_MAX_LEVELS]
+        segments = [
+            c for c in features if not is_numeric(cols[c]) and c not in PREDICTION_COLUMNS and frame[c].nunique() <= SEGMENT_MAX_LEVELS
+        ]
     for column in features:  # infinities are missing values to every family
         if pd.api.types.is_float_dtype(frame[column]):
             frame[column] = frame[column].replace([np.inf, -np.inf], np.nan)
@@ -158,7 +177,7 @@ def explanation(estimator, X: pd.DataFrame, rows: int, seed: int) -> pd.DataFram
     """A sample of test rows with their feature values and `shap.<feature>` contributions."""
     sample = X.sample(min(rows, len(X)), random_state=seed) if len(X) else X
     contributions = estimator.contributions(sample)
-    return pd.concat([sample.reset_index(names="row"), contributions.add_prefix("shap.").reset_index(drop=True)], axis=1)
+    return pd.concat([sample.reset_index(names=ROW_KEY), contributions.add_prefix("shap.").reset_index(drop=True)], axis=1)
 
 
 def fingerprint(con, spec: TrainSpec, prep: Prepared, rows: int) -> dict:

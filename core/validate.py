@@ -54,6 +54,7 @@ def _whole_numbers_or_text(x: pd.Series) -> bool:
     if not pd.api.types.is_float_dtype(x):
         return True
     values = x.dropna().to_numpy()
+    values = values[np.isfinite(values)]  # an infinity is no id
     return bool(np.all(np.mod(values, 1) == 0))
 
 

@@ -141,3 +141,12 @@ def messy_root(tmp_path_factory) -> Path:
     frame.to_csv(root / "messy.csv", index=False)
     frame.to_parquet(root / "messy.parquet", index=False)
     return root
+
+
+@pytest.fixture(scope="session")
+def hostile_root(tmp_path_factory):
+    """The hostile-input corpus (tests/hostile.py) written once: (its folder, case name -> what the file holds)."""
+    from tests.hostile import write_corpus
+
+    root = tmp_path_factory.mktemp("hostile")
+    return root, write_corpus(root)
