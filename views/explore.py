@@ -106,7 +106,10 @@ with st.expander("Schema and profile"), ui.shown_errors():
 # --- Segments ----------------------------------------------------------------------------------
 st.header("Conversion by segment")
 default_by = [c for c in ("channel",) if c in columns] or [n for n, kind in columns.items() if kind == "VARCHAR"][:1]
-by = st.multiselect("Split by", column_names, default=default_by, max_selections=2, key="explore.by")
+if not set(st.session_state.get("explore.by") or [None]) <= set(column_names):
+    # Set, not just dropped by _open_dataset: the browser keeps showing a dropped widget's old chips.
+    st.session_state["explore.by"] = default_by
+by = st.multiselect("Split by", column_names, max_selections=2, key="explore.by")
 with ui.shown_errors():
     if by:
         table = ui.cached(data.segment_rates, dataset, target, by, filters, positive_value=positive)
@@ -148,7 +151,8 @@ if not times:
     st.info("This dataset has no date or timestamp column, so there is no time view.")
 else:
     pick_time, pick_grain = st.columns(2)
-    time_column = pick_time.selectbox("Time column", times, key="explore.time_column")
+    with pick_time:
+        time_column = ui.choice("Time column", times, times[0], key="explore.time_column")
     grain = pick_grain.radio("Grain", ("day", "week", "month"), horizontal=True, key="explore.grain")
     with ui.shown_errors():
         series = ui.cached(data.rate_over_time, dataset, target, time_column, grain, filters, positive_value=positive)
