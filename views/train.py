@@ -30,6 +30,8 @@ if carried:
 
 listing = ui.datasets()
 readable = listing[listing["error"] == ""]
+for reason in listing.loc[listing["error"] != "", "error"]:  # not offered below: say why, as Explore does
+    st.warning(reason)
 if readable.empty:
     st.info("No readable datasets yet: add parquet or CSV files under the data root, or generate the demo on Explore.")
     st.stop()
