@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import atexit
 import itertools
-import re
 import shutil
 import tempfile
 import threading
@@ -22,11 +21,12 @@ from core import catalog, settings
 from core.catalog import Dataset
 from core.errors import DataError
 from core.intervals import with_wilson_interval
-from core.sql import TRUTHY, Filter, compile_filters, ident, is_numeric, is_temporal, literal, positive_condition
+from core.sql import Filter, compile_filters, ident, is_numeric, is_temporal, literal, positive_condition
 
 GRAINS = ("hour", "day", "week", "month")
 MISSING = "(missing)"
 MEMO_ENTRIES = 512
+CHUNK_COLUMNS = 50
 _memo: OrderedDict = OrderedDict()
 _memo_lock = threading.Lock()
 _spill_lock = threading.Lock()
@@ -92,7 +92,7 @@ def first_line(err: Exception) -> str:
     return str(err).strip().splitlines()[0]
 
 
-def _query(con: duckdb.DuckDBPyConnection, ds: Dataset, sql: str, params: Sequence = (), arrow: bool = False) -> pd.DataFrame:
+def query(con: duckdb.DuckDBPyConnection, ds: Dataset, sql: str, params: Sequence = (), arrow: bool = False) -> pd.DataFrame:
     """Runs SQL over a dataset; DuckDB's errors become DataErrors that name the dataset."""
     try:
         if arrow:  # about 3x faster than .df() for text columns; for callers that set the types they need
@@ -105,7 +105,7 @@ def _query(con: duckdb.DuckDBPyConnection, ds: Dataset, sql: str, params: Sequen
         raise DataError(f"Cannot read dataset {ds.name!r}: {first_line(err)}") from None
 
 
-def _remember(key: tuple, compute):
+def remember(key: tuple, compute):
     # Keyed by data fingerprint, so a changed file is a new key; bounded so memory stays small. Sessions share it
     # from their own threads: the lock guards each look-up and store, and the computing runs outside it (two
     # sessions may compute one key at once; both get the same answer). The value is returned from a local, since
@@ -122,16 +122,22 @@ def _remember(key: tuple, compute):
     return value
 
 
+def column_chunks(items: list) -> list[list]:
+    """Per-column SELECT items in groups of CHUNK_COLUMNS: DuckDB slows more than linearly with many DISTINCT or mode
+    aggregates in one query (2,000 columns: minutes at once, seconds in chunks)."""
+    return [items[i : i + CHUNK_COLUMNS] for i in range(0, len(items), CHUNK_COLUMNS)]
+
+
 def columns(con: duckdb.DuckDBPyConnection, dataset: str | Dataset) -> dict[str, str]:
     """Column name -> DuckDB type, cached by the dataset's fingerprint."""
     ds = resolve(con, dataset)
     src, params = source(ds)
 
     def compute():
-        frame = _query(con, ds, f"DESCRIBE SELECT * FROM {src}", params)
+        frame = query(con, ds, f"DESCRIBE SELECT * FROM {src}", params)
         return dict(zip(frame["column_name"], frame["column_type"], strict=True))
 
-    found = dict(_remember(("columns", ds.glob, ds.fingerprint), compute))
+    found = dict(remember(("columns", ds.glob, ds.fingerprint), compute))
     [first, *rest] = found
     if ds.format == "csv" and not rest and any(mark in first for mark in ",;\t|"):
         # DuckDB reads a CSV whose lines disagree on their number of fields as one text column named like the header.
@@ -156,7 +162,7 @@ def datasets(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
         try:
             src, params = source(ds)
             columns(con, ds)  # a file whose lines disagree on their fields counts rows but has no usable columns
-            rows, error = int(_query(con, ds, f"SELECT count(*) AS n FROM {src}", params)["n"].iloc[0]), ""
+            rows, error = int(query(con, ds, f"SELECT count(*) AS n FROM {src}", params)["n"].iloc[0]), ""
         except DataError as err:
             rows, error = None, str(err)
         records.append({"name": ds.name, "path": str(ds.path), "format": ds.format, "rows": rows, "files": len(ds.files), "error": error})
@@ -183,8 +189,8 @@ def profile(con: duckdb.DuckDBPyConnection, dataset: str | Dataset) -> pd.DataFr
             f"CAST(mode({col}) AS VARCHAR) AS c{i}_top" if simple else f"NULL AS c{i}_top",
         ]))  # fmt: skip
     row = {}
-    for chunk in _chunks(parts):
-        row |= _query(con, ds, f"SELECT count(*) AS n, {', '.join(chunk)} FROM {src}", params).iloc[0].to_dict()
+    for chunk in column_chunks(parts):
+        row |= query(con, ds, f"SELECT count(*) AS n, {', '.join(chunk)} FROM {src}", params).iloc[0].to_dict()
     n = int(row["n"])
     records = [
         {
@@ -214,9 +220,9 @@ def _target(con, ds: Dataset, cols: dict[str, str], target: str, positive_value)
 
     def check():
         sql = f"SELECT DISTINCT {value} AS value, CAST({expr} AS INTEGER) AS positive FROM {src} WHERE {ident(target)} IS NOT NULL LIMIT 3"
-        return _query(con, ds, sql, [*params, *src_params])
+        return query(con, ds, sql, [*params, *src_params])
 
-    values = _remember(("target", ds.glob, ds.fingerprint, target, str(positive_value)), check)
+    values = remember(("target", ds.glob, ds.fingerprint, target, str(positive_value)), check)
     shown = ", ".join(map(str, values["value"].tolist()))
     if len(values) > 2:
         raise DataError(
@@ -254,7 +260,7 @@ def segment_rates(con, dataset, target: str, by: Sequence[str], filters: Sequenc
         SELECT {keys}, count(*) AS rows, count(*) FILTER (WHERE {expr}) AS positives
         FROM {src} WHERE {where} AND {ident(target)} IS NOT NULL
         GROUP BY ALL ORDER BY rows DESC, {keys}"""
-    frame = _query(con, ds, sql, [*expr_params, *src_params, *where_params])
+    frame = query(con, ds, sql, [*expr_params, *src_params, *where_params])
     frame = with_wilson_interval(frame)
     frame.insert(0, "segment", _label(frame, by))
     total = frame["rows"].sum()
@@ -274,10 +280,10 @@ def check_time_column(con, dataset, time_column: str) -> None:
 
     def look():
         bad = f"min({col}) FILTER (WHERE TRY_CAST({col} AS TIMESTAMP) IS NULL)" if text else "NULL"
-        row = _query(con, ds, f"SELECT count({col}) AS filled, {bad} AS bad FROM {src}", params).iloc[0]
+        row = query(con, ds, f"SELECT count({col}) AS filled, {bad} AS bad FROM {src}", params).iloc[0]
         return int(row["filled"]), None if pd.isna(row["bad"]) else str(row["bad"])
 
-    filled, bad = _remember(("time_column", ds.glob, ds.fingerprint, time_column), look)
+    filled, bad = remember(("time_column", ds.glob, ds.fingerprint, time_column), look)
     if bad is not None:
         raise DataError(
             f"Time column {time_column!r} holds text that is not a date, e.g. {bad!r}: write every date as YYYY-MM-DD "
@@ -304,7 +310,7 @@ def rate_over_time(
         SELECT date_trunc(?, CAST({time} AS TIMESTAMP)) AS period, count(*) AS rows, count(*) FILTER (WHERE {expr}) AS positives
         FROM {src} WHERE {where} AND {ident(target)} IS NOT NULL AND {time} IS NOT NULL
         GROUP BY ALL ORDER BY period"""
-    frame = _query(con, ds, sql, [grain, *expr_params, *src_params, *where_params])
+    frame = query(con, ds, sql, [grain, *expr_params, *src_params, *where_params])
     return with_wilson_interval(frame)
 
 
@@ -315,85 +321,6 @@ def overall_rate(table: pd.DataFrame) -> pd.DataFrame:
 
 
 # Names that say "this is the outcome", best first; `is_*`-style names rank below them.
-OUTCOME_NAMES = (
-    "converted", "conversion", "target", "label", "y", "outcome", "bought", "purchased", "purchase", "clicked", "click",
-    "subscribed", "installed", "churned", "churn", "responded", "response", "success", "is_converted", "revenue_flag",
-)  # fmt: skip
-OUTCOME_PREFIXES = ("is_", "has_", "did_", "was_")
-TARGET_SAMPLE_ROWS = 200_000
-CHUNK_COLUMNS = 50
-
-
-def _outcome_rank(name: str) -> int | None:
-    """0: an outcome name; 1: holds one as a word (`converted_7d`); 2: a flag name (`is_member`); None: neither."""
-    key = re.sub(r"[^0-9a-z]+", "_", name.lower()).strip("_")
-    if key in OUTCOME_NAMES:
-        return 0
-    if any(len(word) > 1 and word in OUTCOME_NAMES for word in key.split("_")):
-        return 1
-    if key.startswith(OUTCOME_PREFIXES) or key.endswith("_flag"):
-        return 2
-    return None
-
-
-def _chunks(items: list) -> list[list]:
-    """Per-column SELECT items in groups of CHUNK_COLUMNS: DuckDB slows more than linearly with many DISTINCT or mode
-    aggregates in one query (2,000 columns: minutes at once, seconds in chunks)."""
-    return [items[i : i + CHUNK_COLUMNS] for i in range(0, len(items), CHUNK_COLUMNS)]
-
-
-def _value_counts(con, ds: Dataset, names: list[str], cols: dict[str, str]) -> pd.DataFrame:
-    """Per column (first rows of the data): distinct non-null values, and whether one reads as positive (1/true/yes)."""
-    src, params = source(ds)
-    parts = []  # (column, SELECT items, their parameters) per column
-    for i, name in enumerate(names):
-        col, kind = ident(name), cols[name].upper()
-        if kind == "VARCHAR":  # text targets match without case or spaces (see _target)
-            text = f"lower(trim({col}))"
-            parts.append(
-                (col, f"count(DISTINCT {text}) AS d{i}, bool_or({text} IN ({', '.join('?' * len(TRUTHY))})) AS t{i}", list(TRUTHY))
-            )
-        else:
-            positive = f"bool_or({col})" if kind == "BOOLEAN" else f"bool_or({col} = 1)"
-            parts.append((col, f"count(DISTINCT {col}) AS d{i}, {positive} AS t{i}", []))
-    row = {}
-    for chunk in _chunks(parts):
-        sample = f"(SELECT {', '.join(col for col, _, _ in chunk)} FROM {src} LIMIT {TARGET_SAMPLE_ROWS})"
-        sql = f"SELECT {', '.join(items for _, items, _ in chunk)} FROM {sample}"
-        row |= _query(con, ds, sql, [*(v for _, _, values in chunk for v in values), *params]).iloc[0].to_dict()
-    # No rows (a header-only file, a target never filled): aggregates are NULL, i.e. no values and none positive.
-    return pd.DataFrame({"column": names, "distinct": [int(row[f"d{i}"]) if pd.notna(row[f"d{i}"]) else 0 for i in range(len(names))],
-                         "positive": [bool(row[f"t{i}"]) if pd.notna(row[f"t{i}"]) else False for i in range(len(names))]})  # fmt: skip
-
-
-def likely_target(con, dataset) -> str:
-    """The likeliest outcome column, never a date: two-valued and named like one, else the first two-valued column."""
-    # Named ones rank `converted` > `converted_7d` > `is_member`; among equals, values that read as 1/true/yes win (the
-    # default positive value finds them). One scan of the first TARGET_SAMPLE_ROWS rows, cached by fingerprint.
-    ds = resolve(con, dataset)
-    cols = columns(con, ds)
-
-    def pick() -> str:
-        usable = [n for n, kind in cols.items() if kind.upper() in ("BOOLEAN", "VARCHAR") or is_numeric(kind)]
-        if not usable:
-            return next((n for n, kind in cols.items() if not is_temporal(kind)), next(iter(cols)))
-        named = sorted((rank, i, n) for i, n in enumerate(usable) if (rank := _outcome_rank(n)) is not None)
-        counts = _value_counts(con, ds, usable, cols).set_index("column")
-        binary = [n for n in usable if counts.loc[n, "distinct"] == 2]
-        for choice in (
-            [n for _, _, n in named if n in binary and counts.loc[n, "positive"]],
-            [n for _, _, n in named if n in binary],
-            [n for n in binary if counts.loc[n, "positive"]],
-            binary,
-            [n for _, _, n in named],  # not two-valued here: the target check will say so
-            usable,
-        ):
-            if choice:
-                return choice[0]
-
-    return _remember(("likely_target", ds.glob, ds.fingerprint), pick)
-
-
 def time_columns(cols: dict[str, str]) -> list[str]:
     """Date and timestamp columns, finest first (timestamps before dates)."""
     return sorted(
@@ -446,7 +373,7 @@ def training_frame(
     if sample_rows:
         # DuckDB samples before WHERE, so sample the filtered rows from outside. Both are ints.
         sql = f"SELECT * FROM ({sql}) USING SAMPLE reservoir({int(sample_rows)} ROWS) REPEATABLE ({int(seed)})"
-    frame = _as_model_input(_query(con, ds, sql, params, arrow=True), numeric)
+    frame = _as_model_input(query(con, ds, sql, params, arrow=True), numeric)
     if frame.empty:
         raise DataError(f"No rows of {ds.name} have a target{' after the filter' if filters else ''}; loosen the filter.")
     return frame
@@ -485,4 +412,4 @@ def quantiles(con, dataset, column: str, fractions: Sequence[float], filters: Se
     where, where_params = compile_filters(filters, cols)
     src, src_params = source(ds)
     sql = f"SELECT quantile_disc({ident(column)}, ?::DOUBLE[]) AS q FROM {src} WHERE {where}"
-    return list(_query(con, ds, sql, [list(fractions), *src_params, *where_params])["q"].iloc[0])
+    return list(query(con, ds, sql, [list(fractions), *src_params, *where_params])["q"].iloc[0])

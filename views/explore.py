@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from core import data, demo, plots, settings, sql, sqlbox, ui
+from core import data, demo, outcome, plots, settings, sql, sqlbox, ui
 
 st.title("Explore")
 
@@ -73,7 +73,7 @@ with st.sidebar:
     )
     columns = ui.or_stop(ui.cached, data.columns, dataset)
     column_names = list(columns)
-    target = ui.choice("Target", column_names, ui.or_stop(ui.cached, data.likely_target, dataset), key="explore.target")
+    target = ui.choice("Target", column_names, ui.or_stop(ui.cached, outcome.likely_target, dataset), key="explore.target")
     positive = st.text_input("Positive value", key="explore.positive", help="Matched as text, any case; empty means true / 1 / yes") or None
 
     st.subheader("Filter")

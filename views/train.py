@@ -3,7 +3,7 @@
 import streamlit as st
 
 import models
-from core import data, jobs, sql, train, ui
+from core import data, jobs, outcome, sql, train, ui
 from core.errors import WorkbenchError
 from core.spec import CALIBRATIONS, IMBALANCE, SEARCH_METRICS, SPLITS, TrainSpec
 from core.validate import first_error
@@ -45,7 +45,7 @@ with left:
 columns = ui.or_stop(ui.cached, data.columns, dataset)
 column_names = list(columns)
 with middle:
-    target = ui.choice("Target", column_names, ui.cached(data.likely_target, dataset), key="train.target")
+    target = ui.choice("Target", column_names, ui.cached(outcome.likely_target, dataset), key="train.target")
 positive = right.text_input("Positive value", key="train.positive", help="Matched as text, any case; empty means true / 1 / yes") or None
 times = data.time_columns(columns)
 time_column = ui.choice("Time column", ["(none)", *times], times[0] if times else "(none)", key="train.time_column")

@@ -170,49 +170,8 @@ def test_overall_rate_adds_up_the_segments(tiny_con):
     assert (overall["rows"], overall["positives"], overall["rate"]) == (10, 5, 0.5)
 
 
-def test_defaults_for_target_and_time(tiny_con):
-    cols = data.columns(tiny_con, "tiny.parquet")
-    assert data.likely_target(tiny_con, "tiny.parquet") == "converted"
-    assert data.time_columns(cols) == ["event_time"]
-
-
-def _target_of(tmp_path, frame, name="f.csv"):
-    if name.endswith(".csv"):
-        frame.to_csv(tmp_path / name, index=False)
-    else:
-        frame.to_parquet(tmp_path / name, index=False)
-    return data.likely_target(data.connect(tmp_path), name)
-
-
-def test_likely_target_skips_a_leading_date_for_the_outcome(tmp_path):
-    frame = pd.DataFrame(
-        {"day": ["2026-01-01", "2026-01-02", "2026-01-03"], "visits": [3, 1, 2], "bought": [0, 1, 0], "plan": ["a", "b", "a"]}
-    )
-    assert _target_of(tmp_path, frame) == "bought"
-
-
-def test_likely_target_finds_a_yes_no_outcome_under_an_odd_name(tmp_path):
-    frame = pd.DataFrame(
-        {
-            "when": ["2026-01-01", "2026-01-02", "2026-01-03", "2026-01-04"],
-            "gender": ["m", "f", "f", "m"],  # two-valued, but not an outcome the default positive value finds
-            "visits": [3, 1, 2, 2],
-            "answered_q3": ["Yes", "no", "yes", "No"],
-        }
-    )
-    assert _target_of(tmp_path, frame) == "answered_q3"
-
-
-def test_likely_target_prefers_converted_to_an_is_flag(tmp_path):
-    frame = pd.DataFrame({"is_member": [True, False, True], "converted": [1, 0, 0], "is_new": [1, 1, 1]})
-    assert _target_of(tmp_path, frame, "f.parquet") == "converted"
-    only_flags = pd.DataFrame({"spend": [1.5, 2.5, 3.5], "is_new": [1, 1, 1], "is_member": [True, False, True]})
-    assert _target_of(tmp_path, only_flags, "g.parquet") == "is_member"
-
-
-def test_likely_target_without_a_two_valued_column_takes_the_first_column_that_is_not_a_date(tmp_path):
-    frame = pd.DataFrame({"day": pd.to_datetime(["2026-01-01", "2026-01-02", "2026-01-03"]), "n": [1, 2, 3]})
-    assert _target_of(tmp_path, frame, "h.parquet") == "n"
+def test_time_columns_are_dates_and_timestamps(tiny_con):
+    assert data.time_columns(data.columns(tiny_con, "tiny.parquet")) == ["event_time"]
 
 
 def test_rate_over_time_names_a_text_time_column_that_is_not_dates(tmp_path):
@@ -360,7 +319,7 @@ def test_the_memo_answers_every_thread_while_others_evict(monkeypatch):
         for i in range(5_000):
             key = ("memo-test", (offset + i) % 40)
             try:
-                got = data._remember(key, lambda key=key: key[1] * 2)
+                got = data.remember(key, lambda key=key: key[1] * 2)
             except Exception as err:  # noqa: BLE001 (the old memo raised KeyError when another thread evicted the key)
                 got = repr(err)
             if got != key[1] * 2:

@@ -10,7 +10,7 @@ import mlflow
 import pandas as pd
 import pytest
 
-from core import data, report, score, sqlbox, train
+from core import data, outcome, report, score, sqlbox, train
 from core.errors import WorkbenchError
 from tests.hostile import CASES, WORKS, Case
 
@@ -79,7 +79,7 @@ def test_the_data_layer_answers_or_says_what_to_fix(case, hostile_root, con, lis
         assert row["error"] == "" and row["rows"] == truth.rows
     cols = expect(case, "read", lambda: data.columns(con, case.name))
     profile = expect(case, "read", lambda: data.profile(con, case.name))
-    expect(case, "read", lambda: data.likely_target(con, case.name))
+    expect(case, "read", lambda: outcome.likely_target(con, case.name))
     counted = expect(case, "read", lambda: sqlbox.run_sql(con.cursor(), f'SELECT count(*) AS n FROM "{case.name}"', dataset=case.name))
     if case.read != WORKS:
         return
