@@ -152,7 +152,8 @@ def _median(runs: list[dict], key: str) -> float:
 def bench(rows: int, repeat: int = 3) -> dict:
     """Both paths on one data root; the quality and cost numbers."""
     from core import data, demo
-    from core.train import parse_args, plan_columns
+    from core.prepare import plan_columns
+    from core.train import parse_args
 
     root = OUT / f"root_{rows}"
     if not (root / "demo").exists():

@@ -11,36 +11,30 @@ Exit 0 on success, 2 with a one-line message for bad input.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import functools
-import io
 import json
 import logging
 import os
 import socket
-import sys
 import tempfile
-import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 
 import mlflow
-import numpy as np
 import pandas as pd
 
 import models
-from core import data, demo, jobs, metrics, naming, settings, stream, tracking
+from core import data, jobs, metrics, naming, settings, stream, tracking
 from core.cli import crashed, describe, leave
 from core.errors import DataError, JobError, SpecError, WorkbenchError, failed
+from core.prepare import ROW_KEY, Prepared, connect_and_prepare
+from core.progress import Log
 from core.search import search
 from core.signature import INPUT_TYPES, model_signature
 from core.spec import TrainSpec, flatten
-from core.split import split_labels
-from core.sql import is_nested, is_numeric, is_temporal
-from core.validate import dropped, first_error, validate
+from core.validate import first_error
 from models.calibrated import calibrate_on_scores, calibrated_scores
 from models.imbalance import PriorCorrection, undersample
 
@@ -49,100 +43,6 @@ HEADLINE = ("roc_auc", "pr_auc", "log_loss", "brier", "ece")
 MODEL_REQUIREMENTS = [
     f"{name}=={version(name)}" for name in ("mlflow", "scikit-learn", "lightgbm", "pandas", "numpy", "scipy", "cloudpickle", "pyarrow")
 ]
-SEGMENT_MAX_LEVELS = 50
-# Names the run's files give their own columns: `row` keys predictions and SHAP rows, the others are prediction columns.
-ROW_KEY = "row"
-PREDICTION_COLUMNS = (ROW_KEY, "y", "score", "score_raw", "time")
-
-
-@dataclass
-class Prepared:
-    frame: pd.DataFrame  # features (and time, segments) in their raw types
-    y: np.ndarray
-    labels: np.ndarray  # train / valid / test per row
-    features: list[str]
-    segments: list[str]
-    checks: pd.DataFrame
-    types: dict[str, str] = dataclasses.field(default_factory=dict)  # feature -> DuckDB type, for the model signature
-
-
-class Log:
-    """Progress lines to stderr, kept for the run's `train.log` artifact, and the progress metric."""
-
-    def __init__(self, stream=None):
-        self.stream = stream
-        self.lines: list[str] = []
-        self.began = time.monotonic()
-
-    def __call__(self, message: str, progress: float | None = None) -> None:
-        line = f"[{time.monotonic() - self.began:7.1f}s] {message}"
-        self.lines.append(line)
-        print(line, file=self.stream or sys.stderr, flush=True)
-        if progress is not None and mlflow.active_run():
-            mlflow.log_metric("progress", progress)
-
-
-def plan_columns(cols: dict[str, str], spec: TrainSpec) -> list[str]:
-    """Features: `include`, else every column but the target, time columns and `exclude`."""
-    missing = [c for c in [*spec.features.include, *spec.features.exclude, *(spec.categorical or [])] if c not in cols]
-    if spec.time_column and spec.time_column not in cols:
-        missing.insert(0, spec.time_column)
-    if missing:
-        raise DataError(f"Unknown column {missing[0]!r} in {spec.dataset}; columns are: {', '.join(cols)}.")
-    if spec.features.include:
-        features = [c for c in spec.features.include if c not in spec.features.exclude]
-        unusable = [c for c in features if is_nested(cols[c]) or c == ROW_KEY]
-        if unusable:
-            kind = cols[unusable[0]]
-            why = f"holds {kind} values, which no model reads" if is_nested(kind) else "is the name the run's files key rows by"
-            raise DataError(f"Feature {unusable[0]!r} {why}: leave it out of the features (or rename it in the file).")
-    else:  # lists and structs are not features, nor is a column named like the row key (a row number, usually)
-        features = [
-            c
-            for c, kind in cols.items()
-            if c not in spec.features.exclude and not is_temporal(kind) and not is_nested(kind) and c != ROW_KEY
-        ]
-    features = [c for c in features if c not in (spec.target, spec.time_column)]
-    if not features:
-        raise SpecError("No features are left; include some columns or exclude fewer.")
-    return features
-
-
-def prepare(con, spec: TrainSpec, log: Log) -> Prepared:
-    """Loads the columns the run needs, splits them and runs the checks."""
-    cols = data.columns(con, spec.dataset)
-    if spec.target not in cols:
-        raise DataError(f"Unknown target column {spec.target!r} in {spec.dataset}; columns are: {', '.join(cols)}.")
-    features = plan_columns(cols, spec)
-    if spec.time_column:
-        data.check_time_column(con, spec.dataset, spec.time_column)
-    taken = [c for c in spec.segment_columns or [] if c in PREDICTION_COLUMNS]
-    if taken:
-        raise DataError(f"Segment column {taken[0]!r} has a name predictions.parquet uses ({', '.join(PREDICTION_COLUMNS)}); pick others.")
-    extra = [c for c in (spec.segment_columns or []) if c not in features and c != spec.time_column]
-    wanted = [*features, *([spec.time_column] if spec.time_column else []), *extra]
-    frame = data.training_frame(con, spec.dataset, spec.target, wanted, spec.filter, spec.positive_value, spec.sample_rows, spec.seed)
-    y = frame.pop("__target").to_numpy(dtype=int)
-    log(f"loaded {len(frame):,} rows × {len(features)} features from {spec.dataset}", 0.1)
-    time_values = frame[spec.time_column] if spec.time_column else None
-    labels = split_labels(y, time_values, spec.split.kind, spec.split.valid_fraction, spec.split.test_fraction, spec.seed)
-    checks = validate(frame, y, labels, features, spec.target, spec.time_column)
-    features = [c for c in features if c not in dropped(checks)]
-    if spec.segment_columns is not None:
-        segments = list(spec.segment_columns)
-    else:
-        segments = [
-            c for c in features if not is_numeric(cols[c]) and c not in PREDICTION_COLUMNS and frame[c].nunique() <= SEGMENT_MAX_LEVELS
-        ]
-    for column in features:  # infinities are missing values to every family
-        if pd.api.types.is_float_dtype(frame[column]):
-            frame[column] = frame[column].replace([np.inf, -np.inf], np.nan)
-    return Prepared(frame, y, labels, features, segments, checks, {c: cols[c] for c in features})
-
-
-def _connect_and_prepare(spec: TrainSpec, log: Log) -> tuple:
-    con = data.connect()
-    return con, prepare(con, spec, log)
 
 
 def fit(spec: TrainSpec, prep: Prepared, params: dict, log: Log, calibrate: bool = True, **fit_kwargs):
@@ -212,7 +112,7 @@ def train(spec: TrainSpec, run_id: str | None = None, log: Log | None = None, re
     # The files as the first read finds them: a file replaced while the job reads fails the run, not the model.
     unchanged = functools.partial(jobs.same_files, spec.dataset, jobs.dataset_files(spec.dataset))
     reader = ThreadPoolExecutor(1, thread_name_prefix="prepare")
-    reading = reader.submit(_connect_and_prepare, stream.sample_spec(spec) if streaming else spec, log)
+    reading = reader.submit(connect_and_prepare, stream.sample_spec(spec) if streaming else spec, log)
     reader.shutdown(wait=False)
     exp = tracking.experiment_id(spec.experiment)
     if resume:
@@ -446,18 +346,3 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     leave(main())
-
-
-PREVIEW_ROWS = 50_000
-
-
-def preview_checks(con, spec: TrainSpec, rows: int = PREVIEW_ROWS) -> pd.DataFrame:
-    """The data checks on a sample of at most `rows` rows, as the Train page shows them before launch."""
-    sample = min(spec.sample_rows or rows, rows)
-    return prepare(con, dataclasses.replace(spec, sample_rows=sample), Log(stream=io.StringIO())).checks
-
-
-def suggested_exclusions(checks: pd.DataFrame, columns: list[str]) -> list[str]:
-    """Columns the checks call a leak or an id, and the demo's answer key: analysts leave these out."""
-    flagged = checks.loc[checks["check"].isin(["leak", "id-like"]), "column"].tolist()
-    return [c for c in columns if c in flagged or c in demo.NOT_FEATURES]

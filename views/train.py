@@ -3,7 +3,7 @@
 import streamlit as st
 
 import models
-from core import data, jobs, outcome, sql, train, ui
+from core import data, jobs, outcome, prepare, sql, ui
 from core.errors import WorkbenchError
 from core.spec import CALIBRATIONS, IMBALANCE, SEARCH_METRICS, SPLITS, TrainSpec
 from core.validate import first_error
@@ -41,7 +41,8 @@ st.header("Data")
 names = readable["name"].tolist()
 left, middle, right = st.columns(3)
 with left:
-    dataset = ui.choice("Dataset", names, "demo", key="train.dataset")
+    # First visit: the dataset open on Explore (an upload opens there), else the demo.
+    dataset = ui.choice("Dataset", names, st.session_state.get("explore.dataset", "demo"), key="train.dataset")
 columns = ui.or_stop(ui.cached, data.columns, dataset)
 column_names = list(columns)
 with middle:
@@ -137,21 +138,21 @@ def make_spec(exclude: list[str]) -> TrainSpec:
 
 # --- Features and checks -------------------------------------------------------------------------
 st.header("Features and data checks")
-first_look, problem = attempt(lambda: ui.cached_for(dataset, train.preview_checks, make_spec([])))
+first_look, problem = attempt(lambda: ui.cached_for(dataset, prepare.preview_checks, make_spec([])))
 candidates = [c for c in column_names if c not in (target, time_column)]
 exclude = st.multiselect(
     "Exclude",
     candidates,
-    default=[] if first_look is None else train.suggested_exclusions(first_look, candidates),
+    default=[] if first_look is None else prepare.suggested_exclusions(first_look, candidates),
     key=f"train.exclude.{dataset}.{target}",
     help="Suggested: columns the checks call a leak or an id",
 )
 spec, failed = attempt(lambda: make_spec(exclude))
 problem = problem or failed
 if problem is None:
-    checks, problem = attempt(lambda: ui.cached_for(dataset, train.preview_checks, spec))
+    checks, problem = attempt(lambda: ui.cached_for(dataset, prepare.preview_checks, spec))
     if checks is not None:
-        st.caption(f"Checks on a sample of up to {train.PREVIEW_ROWS:,} rows; the job repeats them on all the rows it trains on.")
+        st.caption(f"Checks on a sample of up to {prepare.PREVIEW_ROWS:,} rows; the job repeats them on all the rows it trains on.")
         flagged = checks[checks["severity"] != "ok"]
         if flagged.empty:  # folded away, so that Launch and the job board stay near the top of the screen
             with st.expander(f"All {len(checks)} data checks pass"):

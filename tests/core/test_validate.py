@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.train import suggested_exclusions
+from core.prepare import suggested_exclusions
 from core.validate import dropped, first_error, single_feature_auc, validate
 
 

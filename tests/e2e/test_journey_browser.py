@@ -50,6 +50,8 @@ def test_own_file_from_upload_to_scoring_with_the_retrained_champion(browser, tm
     store = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
     export = tmp_path / "shop visits.csv"
     shop_visits().to_csv(export, index=False, encoding="latin-1")
+    # A dataset already there, split by `plan` when it opens: the upload must replace its choices, not keep them.
+    pd.DataFrame({"plan": ["a", "b"] * 20, "signed_up": [0, 1, 1, 0] * 10}).to_csv(root / "first.csv", index=False)
     # Floors loose enough for a 600-row test split; the gate itself is tested in tests/core.
     gate = {"WB_GATE_MAX_ECE": "0.5", "WB_GATE_MIN_ROC_AUC": "0.55", "WB_SHAP_ROWS": "200"}
     with served(root, store, tmp_path, **gate) as url:
@@ -58,8 +60,10 @@ def test_own_file_from_upload_to_scoring_with_the_retrained_champion(browser, tm
         page.set_default_timeout(60_000)
         expect.set_options(timeout=30_000)
 
-        # Explore: upload the export; it opens with `bought` as the target.
+        # Explore: upload the export; it opens with `bought` as the target and its own split.
         page.goto(url)
+        split_by = page.get_by_test_id("stMultiSelect").first
+        expect(split_by).to_contain_text("plan")
         page.get_by_text("Upload a CSV or parquet file").click()
         page.locator('input[type="file"]').set_input_files(export)
         page.get_by_role("button", name="Add dataset").click()
@@ -68,11 +72,14 @@ def test_own_file_from_upload_to_scoring_with_the_retrained_champion(browser, tm
         expect(page.get_by_role("heading", name="Conversion by segment")).to_be_visible()
         expect(sidebar.get_by_role("combobox", name="Target")).to_have_value("bought")
         expect(page.get_by_test_id("stMetricValue").first).to_have_text("4,000")
+        expect(split_by).to_contain_text("channel")
+        expect(split_by).not_to_contain_text("plan")
         page.screenshot(path=shots / "1-explore.png", full_page=True)
 
         # Train with the defaults the page chose, on a few rounds.
         _click_nav(page, "Train")
         expect(page.get_by_role("heading", name="Features and data checks")).to_be_visible()
+        expect(page.get_by_role("combobox", name="Dataset")).to_have_value("shop_visits.csv")  # as Explore left it
         expect(page.get_by_role("combobox", name="Target")).to_have_value("bought")
         rounds = page.get_by_role("spinbutton", name="n_estimators")
         rounds.fill("60")
