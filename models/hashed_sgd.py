@@ -85,6 +85,7 @@ class HashedSGDClassifier(ClassifierMixin, BaseEstimator):
 
     def partial_fit(self, X: pd.DataFrame, y):
         if not hasattr(self, "model_"):
+            self._check_crosses(X)
             self.feature_names_in_ = np.asarray(X.columns, dtype=object)
             self.classes_ = np.array([0, 1])
             self.model_ = SGDClassifier(
@@ -92,6 +93,16 @@ class HashedSGDClassifier(ClassifierMixin, BaseEstimator):
             )
         self.model_.partial_fit(self.transform(X), np.asarray(y), classes=self.classes_)
         return self
+
+    def _check_crosses(self, X: pd.DataFrame) -> None:
+        for left, right in parse_crosses(self.crosses):
+            missing = next((c for c in (left, right) if c not in X.columns), None)
+            if missing is not None:
+                from core.errors import SpecError
+
+                raise SpecError(
+                    f"Cross '{left}*{right}' names {missing!r}, which is not a feature of this run; cross two of: {', '.join(X.columns)}."
+                )
 
     def fit(self, X: pd.DataFrame, y, eval_set=None):
         for attribute in ("model_", "feature_names_in_", "classes_"):

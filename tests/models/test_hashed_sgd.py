@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from core import jobs, train
+from core.errors import SpecError
 from core.spec import TrainSpec
 from models.hashed_sgd import HashedSGDClassifier, parse_crosses
 from tests.conftest import DEMO_ARGS
@@ -87,3 +88,10 @@ def test_resume_of_a_run_without_checkpoint_is_refused(train_env, capsys):
     assert train.main(["--resume", run_id]) == 2
     assert "only hashed_sgd jobs save a checkpoint" in capsys.readouterr().out
     assert mlflow.get_run(run_id).info.status == "FINISHED"
+
+
+def test_a_cross_naming_a_column_that_is_not_a_feature_says_which():
+    frame = pd.DataFrame({"x": ["a", "b", "a", "b"], "device": ["m", "d", "m", "d"]})
+    with pytest.raises(SpecError) as refused:
+        HashedSGDClassifier(crosses="x*nope").fit(frame, [0, 1, 0, 1])
+    assert str(refused.value) == "Cross 'x*nope' names 'nope', which is not a feature of this run; cross two of: x, device."
