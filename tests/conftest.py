@@ -150,3 +150,9 @@ def hostile_root(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("hostile")
     return root, write_corpus(root)
+
+
+@pytest.fixture(scope="session")
+def hostile_runs() -> dict[str, str]:
+    """Case name -> a finished gbdt run on it, filled by whichever corpus test trains one first."""
+    return {}

@@ -22,7 +22,6 @@ FAST = {
     "forest": ["n_estimators=10", "max_depth=4", "min_samples_leaf=5"],
     "hashed_sgd": ["batch_rows=1000", "n_features_log2=12"],
 }
-_finished: dict[str, str] = {}  # case name -> a run that finished on it
 
 
 @pytest.fixture(autouse=True)
@@ -123,14 +122,15 @@ PAIRS = [(case, family) for case in CASES for family in case.families]
 
 
 @pytest.mark.parametrize(("case", "family"), PAIRS, ids=[f"{c.name}-{f}" for c, f in PAIRS])
-def test_training_finishes_or_exits_2_with_one_line(case, family, hostile_root, capsys, tmp_path):
+def test_training_finishes_or_exits_2_with_one_line(case, family, hostile_root, hostile_runs, capsys, tmp_path):
     code, result, err = run_cli(train.main, train_args(case, family, tmp_path), capsys)
     if case.train == WORKS:
         assert code == 0, err
         assert result["status"] == "FINISHED"
         assert sum(result["rows"].values()) == min(hostile_root[1][case.name].labelled, case.spec.get("sample_rows") or 10**9)
         assert 0.0 <= result["metrics"]["roc_auc"] <= 1.0
-        _finished.setdefault(case.name, result["run_id"])
+        if family == "gbdt":
+            hostile_runs.setdefault(case.name, result["run_id"])
     else:
         assert code == 2, err
         assert_one_error_line(err, case.train)
@@ -139,21 +139,21 @@ def test_training_finishes_or_exits_2_with_one_line(case, family, hostile_root, 
         assert mlflow.get_run(result["run_id"]).info.status == ("FINISHED" if code == 0 else "FAILED")
 
 
-def finished_run(case: Case, capsys, tmp_path) -> str:
+def finished_run(case: Case, runs: dict[str, str], capsys, tmp_path) -> str:
     """A finished gbdt run on the case: one the training test made, else a new one."""
-    if case.name not in _finished:
+    if case.name not in runs:
         code, result, err = run_cli(train.main, train_args(case, "gbdt", tmp_path), capsys)
         assert code == 0, err
-        _finished[case.name] = result["run_id"]
-    return _finished[case.name]
+        runs[case.name] = result["run_id"]
+    return runs[case.name]
 
 
 TRAINED = [case for case in CASES if case.train == WORKS]
 
 
 @pytest.mark.parametrize("case", TRAINED, ids=lambda c: c.name)
-def test_report_and_score_on_a_finished_run(case, hostile_root, capsys, tmp_path):
-    run_id = finished_run(case, capsys, tmp_path)
+def test_report_and_score_on_a_finished_run(case, hostile_root, hostile_runs, capsys, tmp_path):
+    run_id = finished_run(case, hostile_runs, capsys, tmp_path)
     code, result, err = run_cli(report.main, ["--run", run_id, "--out", str(tmp_path / "report")], capsys)
     assert code == 0, err
     assert (tmp_path / "report" / "report.html").stat().st_size > 0

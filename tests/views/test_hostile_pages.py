@@ -1,5 +1,6 @@
 """Explore and Train render every hostile input (tests/hostile.py) with it chosen: the answer, or st.error lines
-saying what to fix; never an exception box. A file that cannot be read is named in a warning and not offered."""
+saying what to fix; never an exception box. A file that cannot be read is named in a warning and not offered.
+Diagnostics and the Registry render a run of every input that trains."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import re
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from core import registry
 from core.settings import PROJECT
+from tests.core.test_hostile import TRAINED, finished_run
 from tests.hostile import CASES, WORKS, Case
 
 pytestmark = pytest.mark.slow
@@ -18,6 +21,8 @@ pytestmark = pytest.mark.slow
 def hostile_env(hostile_root, store, monkeypatch):
     monkeypatch.setenv("WB_DATA_ROOT", str(hostile_root[0]))
     monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
+    monkeypatch.setenv("WB_SHAP_ROWS", "50")
+    monkeypatch.setenv("WB_BOOTSTRAP_RESAMPLES", "50")
 
 
 def render(page: str, **state) -> AppTest:
@@ -77,3 +82,21 @@ def test_train_with_the_case_chosen(case):
         assert not errors(at) and not launch.disabled, errors(at)
     else:
         assert launch.disabled and errors(at), case.name
+
+
+CORPUS_MODEL = "hostile-corpus"
+
+
+@pytest.mark.parametrize("case", TRAINED, ids=lambda c: c.name)
+def test_diagnostics_and_registry_on_a_run_of_the_case(case, hostile_runs, capsys, tmp_path):
+    run_id = finished_run(case, hostile_runs, capsys, tmp_path)
+    at = render("views/diagnostics.py", **{"diag.run": run_id})
+    assert at.selectbox(key="diag.run").value == run_id
+    assert not errors(at), errors(at)  # a finished run reads, whatever its input held
+    assert at.metric, case.name  # the headline numbers are there
+    version = registry.register(run_id, CORPUS_MODEL)
+    at = render("views/registry.py", **{"registry.model": CORPUS_MODEL})
+    shown = at.dataframe[0].value  # the versions table
+    row = shown.loc[shown["version"] == version].iloc[0]
+    assert row["run_id"] == run_id and row["name"] and 0.0 <= row["test_roc_auc"] <= 1.0  # a whole version, not half
+    assert not errors(at), errors(at)
