@@ -152,6 +152,15 @@ def hostile_root(tmp_path_factory):
     return root, write_corpus(root)
 
 
+@pytest.fixture
+def hostile_env(hostile_root, store, monkeypatch):
+    """Settings for the corpus tests: its folder, the session's store, small SHAP and bootstrap work."""
+    monkeypatch.setenv("WB_DATA_ROOT", str(hostile_root[0]))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
+    monkeypatch.setenv("WB_SHAP_ROWS", "50")
+    monkeypatch.setenv("WB_BOOTSTRAP_RESAMPLES", "50")
+
+
 @pytest.fixture(scope="session")
 def hostile_runs() -> dict[str, str]:
     """Case name -> a finished gbdt run on it, filled by whichever corpus test trains one first."""

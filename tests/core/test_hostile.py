@@ -14,7 +14,7 @@ from core import data, outcome, report, score, sqlbox, train
 from core.errors import WorkbenchError
 from tests.hostile import CASES, WORKS, Case
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("hostile_env")]
 EXPERIMENT = "hostile"
 FAST = {
     "gbdt": ["n_estimators=20", "num_leaves=7", "min_child_samples=5"],
@@ -22,14 +22,6 @@ FAST = {
     "forest": ["n_estimators=10", "max_depth=4", "min_samples_leaf=5"],
     "hashed_sgd": ["batch_rows=1000", "n_features_log2=12"],
 }
-
-
-@pytest.fixture(autouse=True)
-def hostile_env(hostile_root, store, monkeypatch):
-    monkeypatch.setenv("WB_DATA_ROOT", str(hostile_root[0]))
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
-    monkeypatch.setenv("WB_SHAP_ROWS", "50")
-    monkeypatch.setenv("WB_BOOTSTRAP_RESAMPLES", "50")
 
 
 @pytest.fixture(scope="module")

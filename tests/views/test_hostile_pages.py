@@ -14,15 +14,7 @@ from core.settings import PROJECT
 from tests.core.test_hostile import TRAINED, finished_run
 from tests.hostile import CASES, WORKS, Case
 
-pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(autouse=True)
-def hostile_env(hostile_root, store, monkeypatch):
-    monkeypatch.setenv("WB_DATA_ROOT", str(hostile_root[0]))
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
-    monkeypatch.setenv("WB_SHAP_ROWS", "50")
-    monkeypatch.setenv("WB_BOOTSTRAP_RESAMPLES", "50")
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("hostile_env")]
 
 
 def render(page: str, **state) -> AppTest:
