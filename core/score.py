@@ -344,6 +344,8 @@ def score(
             rows += len(scores)
             flagged += int(decision.sum())
             log(f"scored {rows:,}{f' of {total:,}' if total else ''} rows, {flagged:,} flagged", force=False)
+            if _stopped:  # a stop that some library caught on its way through: stop here all the same
+                raise SystemExit(128 + _stopped[0])
         if writer is None:  # no rows: still a file with the columns, so downstream readers see the schema
             writer = pq.ParquetWriter(partial, _empty_schema(con, ds, keys))
         writer.close()
@@ -418,7 +420,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+_stopped: list[int] = []  # signals received; checked between chunks too, in case a library swallowed the SystemExit
+
+
 def _stop(signum, frame):
+    _stopped.append(signum)
     raise SystemExit(128 + signum)
 
 
@@ -427,6 +433,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("mlflow").setLevel(logging.ERROR)  # keep stderr for our progress lines
     args = parse_args(argv)
     # A scheduler stops jobs with SIGTERM: unwind so score() removes its .partial file.
+    _stopped.clear()
     previous = signal.signal(signal.SIGTERM, _stop) if threading.current_thread() is threading.main_thread() else None
     try:
         filters = [parse_filter(text) for group in args.filter or [] for text in group]
