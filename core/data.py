@@ -225,6 +225,9 @@ def _target(con, ds: Dataset, cols: dict[str, str], target: str, positive_value)
     values = remember(("target", ds.glob, ds.fingerprint, target, str(positive_value)), check)
     shown = ", ".join(map(str, values["value"].tolist()))
     if len(values) > 2:
+        # The values as the file spells them (the check compares text in lower case): asked only when refusing.
+        spelled = query(con, ds, f"SELECT DISTINCT {ident(target)} AS v FROM {src} WHERE {ident(target)} IS NOT NULL LIMIT 3", src_params)
+        shown = ", ".join(map(str, spelled["v"].tolist()))
         raise DataError(
             f"Target {target!r} is not binary: it has more than two values ({shown}, …). Pick a 0/1, true/false or two-valued column."
         )

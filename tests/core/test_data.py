@@ -1,3 +1,4 @@
+import re
 import sys
 import threading
 
@@ -335,3 +336,11 @@ def test_the_memo_answers_every_thread_while_others_evict(monkeypatch):
         sys.setswitchinterval(previous)
     assert wrong == []
     assert len(data._memo) <= 3
+
+
+def test_a_target_that_is_not_binary_is_shown_as_the_file_spells_it(tmp_path):
+    pd.DataFrame({"tier": ["Gold", "Silver", "Bronze", "Gold"], "x": [1, 2, 3, 4]}).to_csv(tmp_path / "tiers.csv", index=False)
+    with pytest.raises(DataError) as refused:
+        data.segment_rates(data.connect(tmp_path), "tiers.csv", "tier", ["x"])
+    shown = re.search(r"more than two values \((.*), …\)", str(refused.value))[1]
+    assert set(shown.split(", ")) == {"Gold", "Silver", "Bronze"}  # not gold, silver, bronze
