@@ -14,7 +14,7 @@ import pandas as pd
 from scipy import sparse
 
 import models
-from core import data, metrics, runs, score, settings, signature, tracking
+from core import data, metrics, runs, scorer, settings, signature, tracking
 from core.errors import DataError, RegistryError
 from core.metrics import EPS, HEADLINE, binary_arrays, scores
 from core.spec import TrainSpec
@@ -134,7 +134,7 @@ def paired_scores(model: str, challenger, champion=None, data: str | None = None
     if champion is not None:
         found["champion"] = version_of(model, champion)
     for version in found.values():
-        score.require_stored_here(version)  # loading a model runs its code: only this store's own
+        scorer.require_stored_here(version)  # loading a model runs its code: only this store's own
     loaded = {role: mlflow.pyfunc.load_model(f"models:/{model}/{v.version}") for role, v in found.items()}
     names = [_inputs(m) for m in loaded.values()]
     if any(n is None for n in names):  # a model without a signature gets every column
