@@ -15,6 +15,7 @@ import functools
 import json
 import logging
 import os
+import shutil
 import socket
 import tempfile
 import traceback
@@ -213,6 +214,19 @@ def _evaluate_and_log(spec, prep: Prepared, estimator, model, final, valid_raw, 
     return log_results(scores, predictions, importance, shap_frame, final, X[test].head(5), rows, folder, log, prep.types, check)
 
 
+def model_code(folder: Path) -> list[str]:
+    """What a logged model needs of this repository, staged under `folder`: `models/`, and `core/errors.py` (models
+    raise SpecError). The model is pickled by reference to these modules, so it travels with them and loads where
+    this checkout is not on sys.path (a scheduler's machine, a Dask worker)."""
+    staged = folder / "code"
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    shutil.copytree(settings.PROJECT / "models", staged / "models", ignore=ignore, dirs_exist_ok=True)
+    (staged / "core").mkdir(parents=True, exist_ok=True)
+    for name in ("__init__.py", "errors.py"):
+        shutil.copy2(settings.PROJECT / "core" / name, staged / "core" / name)
+    return [str(staged / "models"), str(staged / "core")]
+
+
 def log_results(
     scores: dict, predictions, importance, shap_frame, final, example, rows: dict, folder: Path, log: Log, types: dict[str, str], check=None
 ) -> dict:
@@ -245,6 +259,7 @@ def log_results(
         input_example=example,
         metadata={INPUT_TYPES: types},
         pip_requirements=MODEL_REQUIREMENTS,  # inferring them reloads the model in a subprocess: ~6 s
+        code_paths=model_code(folder),
     )
     mlflow.log_metric("progress", 1.0)
     log("model logged", 1.0)

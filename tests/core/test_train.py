@@ -1,6 +1,8 @@
 """The training job end to end on a real MLflow store: CLI contract, artifacts, bad input."""
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
@@ -210,3 +212,32 @@ def test_the_spec_filter_and_scoring_keep_the_analysts_column_names(messy_env, c
     expected = np.asarray(mlflow.pyfunc.load_model(f"runs:/{result['run_id']}/model").predict(red))[:, 1]
     np.testing.assert_allclose(scored["score"], expected, rtol=0, atol=1e-12)
     assert scored["price[usd]"].tolist() == red["price[usd]"].tolist()
+
+
+LOAD_ELSEWHERE = """
+import importlib.util, json, sys
+assert importlib.util.find_spec("models") is None and importlib.util.find_spec("core") is None, "the checkout is reachable"
+import mlflow, pandas as pd
+model = mlflow.pyfunc.load_model(sys.argv[1])
+scores = model.predict(pd.read_parquet(sys.argv[2]))
+import models
+print(json.dumps({"scores": pd.DataFrame(scores).iloc[:, -1].tolist(), "models": models.__file__}))
+"""
+
+
+def test_a_logged_model_loads_and_predicts_where_this_checkout_is_not(train_env, demo_run, tmp_path):
+    local = mlflow.artifacts.download_artifacts(f"runs:/{demo_run}/model", dst_path=str(tmp_path / "downloaded"))
+    rows = pd.read_parquet(train_env / "demo").head(300)
+    rows.to_parquet(tmp_path / "rows.parquet", index=False)
+    here = mlflow.pyfunc.load_model(local).predict(rows)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    # -I: no PYTHONPATH, no user site, no script folder; the working directory holds nothing of the checkout.
+    done = subprocess.run(
+        [sys.executable, "-I", "-c", LOAD_ELSEWHERE, local, str(tmp_path / "rows.parquet")],
+        cwd=elsewhere, capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    assert Path(found["models"]).is_relative_to(local)  # the model's own copy of models/, logged with it
+    np.testing.assert_allclose(found["scores"], pd.DataFrame(here).iloc[:, -1], rtol=0, atol=1e-12)
