@@ -71,11 +71,6 @@ def resolve(con: duckdb.DuckDBPyConnection, dataset: str | Dataset) -> Dataset:
     return dataset if isinstance(dataset, Dataset) else catalog.resolve(dataset, root_of(con))
 
 
-def fingerprint(con: duckdb.DuckDBPyConnection, dataset: str | Dataset) -> str:
-    """Changes when the dataset's files change, so cached results follow new partitions."""
-    return resolve(con, dataset).fingerprint
-
-
 def source(ds: Dataset) -> tuple[str, list]:
     """The table function that reads a dataset, and its parameters."""
     many = ", hive_partitioning = true, union_by_name = true" if ds.path.is_dir() else ""

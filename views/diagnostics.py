@@ -12,7 +12,7 @@ from core.plots import segments as segment_plots
 from core.plots import threshold as threshold_plots
 
 TABS = ["Overview", "Calibration", "Threshold", "Over time", "Segments", "Explain"]
-ROW_KEY = "a row key…"  # the waterfall's last choice: any explained row by its key
+BY_ROW_KEY = "a row key…"  # the waterfall's last choice: any explained row by its key
 STEP = 0.0001  # the threshold slider's resolution
 
 
@@ -376,13 +376,15 @@ if explained.open:
             with pick_col:
                 pick = ui.choice(
                     "Row for the waterfall",
-                    [*picks.index, ROW_KEY],
-                    picks.index[0] if len(picks) else ROW_KEY,
+                    [*picks.index, BY_ROW_KEY],
+                    picks.index[0] if len(picks) else BY_ROW_KEY,
                     key="diag.waterfall_pick",
-                    format_func=lambda p: p if p == ROW_KEY else f"{p} · score {picks.loc[p, 'score']:.4f} · y = {int(picks.loc[p, 'y'])}",
+                    format_func=lambda p: (
+                        p if p == BY_ROW_KEY else f"{p} · score {picks.loc[p, 'score']:.4f} · y = {int(picks.loc[p, 'y'])}"
+                    ),
                     help=f"Picked by score among the explained rows, around the cut in force ({cut:.4f}, as on the Threshold tab)",
                 )
-            if pick == ROW_KEY:
+            if pick == BY_ROW_KEY:
                 row = key_col.number_input("Row key", value=int(kept["row"].iloc[0]), step=1, key="diag.waterfall_row")
             else:
                 row = picks.loc[pick, "row"]
