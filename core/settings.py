@@ -75,6 +75,8 @@ SETTINGS = (
     Setting("gate_max_drop", "WB_GATE_MAX_DROP", "0.005", "Promotion gate: ROC AUC the challenger may lose against the champion on the same rows", _non_negative_float),
     Setting("upload_max_mb", "WB_UPLOAD_MAX_MB", "500", "Largest file, in MB, the Explore page accepts as an upload (Streamlit's own ceiling is set to 4096 in .streamlit/config.toml)", _positive_int),
     Setting("score_chunk_rows", "WB_SCORE_CHUNK_ROWS", "200000", "Rows per chunk when core.score streams a dataset", _positive_int),
+    Setting("dask_scheduler", "WB_DASK_SCHEDULER", "", "Dask scheduler (`tcp://HOST:PORT`) for the dask engine; when set, the Train page offers the engine. Empty: `--engine dask` starts a local cluster"),
+    Setting("dask_workers", "WB_DASK_WORKERS", "2", "Worker processes of the local Dask cluster made when no scheduler is given (one thread each)", _positive_int),
 )  # fmt: skip
 
 _BY_NAME = {s.name: s for s in SETTINGS}

@@ -1,0 +1,1 @@
+"""The dask engine: training and scoring on a dask.distributed cluster, for data past one machine."""
