@@ -1,7 +1,7 @@
 """Batch scoring: a model's probability and decision for every row of a dataset, streamed in chunks.
 
     python -m core.score --model models:/NAME@champion --data PATH --out PATH [--chunk-rows N] [--keys COL ...] [--threshold T]
-        [--filter 'COL OP VALUE' ...]
+        [--filter 'COL OP VALUE' ...] [--engine local|dask] [--scheduler tcp://HOST:PORT]
 
 Progress goes to stderr; the last line of stdout is one JSON object
 `{"status", "model", "name", "version", "run_id", "threshold", "threshold_from", "rows", "positives_flagged", "keys", "out", "seconds"}`.
@@ -279,6 +279,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--threshold", type=float, help="decision cut; default: the version's saved threshold, else its run's")
     parser.add_argument("--filter", nargs="+", action="append", metavar="'COL OP VALUE'", help="score only the rows that pass")
+    parser.add_argument(
+        "--engine", choices=("local", "dask"), default="local", help="dask: score partitions on a cluster into a folder of parquet parts"
+    )
+    parser.add_argument("--scheduler", help="dask scheduler tcp://HOST:PORT (default WB_DASK_SCHEDULER, else a local cluster)")
     return parser.parse_args(argv)
 
 
@@ -299,7 +303,16 @@ def main(argv: list[str] | None = None) -> int:
     previous = signal.signal(signal.SIGTERM, _stop) if threading.current_thread() is threading.main_thread() else None
     try:
         filters = [parse_filter(text) for group in args.filter or [] for text in group]
-        result = score(args.model, args.data, args.out, args.chunk_rows, args.keys, args.threshold, filters)
+        if args.engine == "dask":
+            from core.cluster import score as cluster
+
+            if args.chunk_rows is not None:
+                raise DataError("--chunk-rows is for --engine local; the dask engine scores whole partitions.")
+            result = cluster.score(args.model, args.data, args.out, args.keys, args.threshold, filters, args.scheduler)
+        elif args.scheduler:
+            raise DataError("--scheduler is for --engine dask.")
+        else:
+            result = score(args.model, args.data, args.out, args.chunk_rows, args.keys, args.threshold, filters)
     except WorkbenchError as err:
         message = str(err).strip().splitlines()[0]
         print(f"error: {message}", file=sys.stderr)
