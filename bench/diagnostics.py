@@ -28,15 +28,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-from sklearn.isotonic import IsotonicRegression
 from sklearn.metrics import average_precision_score, brier_score_loss, confusion_matrix, log_loss, roc_auc_score
+
+from bench.predictions import SHAP_ROWS, logged_run, predictions_frame, shap_frame
 
 PROJECT = Path(__file__).resolve().parent.parent
 OUT = PROJECT / "bench" / "out"
 PAGE = PROJECT / "views" / "diagnostics.py"
-SEGMENTS = ["country", "device", "os", "channel", "placement"]
-SHAP_ROWS = 2000
 CUT = 0.05  # the raw path's confusion-matrix cut while timing; the agreement check reads at everything's chosen cut
 TARGETS = {  # measure -> (largest allowed, unit)
     "threshold_frame": (0.3, "s"),
@@ -56,71 +54,6 @@ def timed(fn) -> float:
     began = time.perf_counter()
     fn()
     return time.perf_counter() - began
-
-
-def sigmoid(x: np.ndarray) -> np.ndarray:
-    """The logistic function."""
-    return 1 / (1 + np.exp(-x))
-
-
-def logit(p: np.ndarray) -> np.ndarray:
-    """Log-odds of a probability."""
-    return np.log(p / (1 - p))
-
-
-def predictions_frame(table: pa.Table) -> pd.DataFrame:
-    """The run's predictions.parquet from the demo table: row, y, score, score_raw, time and the segment columns."""
-    rows = len(table)
-    rng = np.random.default_rng(7)
-    y = table["converted"].to_numpy().astype(np.int64)
-    noisy = sigmoid(logit(table["true_p"].to_numpy()) + rng.normal(0, 0.3, rows))
-    score_raw = sigmoid(1.4 * logit(noisy) + 0.5)
-    half = rng.random(rows) < 0.5
-    isotonic = IsotonicRegression(y_min=1e-6, y_max=1 - 1e-6, out_of_bounds="clip").fit(score_raw[half], y[half])
-    frame = pd.DataFrame({"row": np.arange(rows), "y": y, "score": isotonic.predict(score_raw), "score_raw": score_raw})
-    frame["time"] = pd.to_datetime(table["event_time"].to_pandas()).to_numpy()
-    for column in SEGMENTS:
-        frame[column] = table[column].to_pandas()
-    return frame
-
-
-def shap_frame(table: pa.Table, predictions: pd.DataFrame, rows: int) -> pd.DataFrame:
-    """A synthetic shap.parquet: `row`, six feature values, shap.<feature> from the demo's effects plus noise, shap._base."""
-    from core import demo
-
-    rng = np.random.default_rng(11)
-    picked = np.sort(rng.choice(len(predictions), size=min(rows, len(predictions)), replace=False))
-    out = pd.DataFrame({"row": predictions["row"].to_numpy()[picked]})
-    effects = {"country": demo.COUNTRY_EFFECT, "device": demo.DEVICE_EFFECT, "channel": demo.CHANNEL_EFFECT}
-    for name, effect in effects.items():
-        out[name] = predictions[name].to_numpy()[picked]
-        contribution = out[name].map(effect).astype(float).fillna(0.0)
-        out["shap." + name] = contribution - contribution.mean() + rng.normal(0, 0.05, len(out))
-    for name, shape in (("session_depth", lambda v: 0.35 * np.log(v)), ("dwell_s", lambda v: 0.30 * np.log(v + 1)),
-                        ("ad_position", lambda v: -0.15 * v)):  # fmt: skip
-        values = table[name].to_pandas().to_numpy(dtype=float, na_value=np.nan)[picked]
-        out[name] = values
-        contribution = np.nan_to_num(shape(values), nan=np.nanmean(shape(values)))
-        out["shap." + name] = contribution - contribution.mean() + rng.normal(0, 0.05, len(out))
-    out["shap._base"] = demo.INTERCEPT
-    return out
-
-
-def logged_run(predictions: pd.DataFrame, shap: pd.DataFrame, folder: Path, name: str = "bench-diagnostics") -> str:
-    """A FINISHED run in experiment "bench" holding both artifacts, tagged as the training job tags its runs."""
-    import mlflow
-
-    from core import tracking
-
-    experiment = tracking.experiment_id("bench")
-    for frame, name in ((predictions, "predictions.parquet"), (shap, "shap.parquet")):
-        frame.to_parquet(folder / name, index=False)
-    tags = {"wb.family": "gbdt", "wb.dataset": "demo", "wb.target": "converted", "wb.time_column": "event_time"}
-    with mlflow.start_run(experiment_id=experiment, run_name=f"{name}-{len(predictions)}", tags=tags) as run:
-        mlflow.log_metric("roc_auc", roc_auc_score(predictions["y"], predictions["score"]))
-        mlflow.log_artifact(str(folder / "predictions.parquet"))
-        mlflow.log_artifact(str(folder / "shap.parquet"))
-    return run.info.run_id
 
 
 def raw_headline(frame: pd.DataFrame, cut: float) -> dict:
@@ -437,13 +370,34 @@ def table(r: dict) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=[f"{r['rows']:,} rows", "ours", "raw", "ours/raw", "target", "ok"])
 
 
+def once(side: str, sources: list[str]) -> dict:
+    """One timed pass over every Diagnostics number, read untimed first: ours (RUN_ID) or raw scikit-learn (PREDICTIONS SHAP)."""
+    if side == "ours":
+        from core import diagnose, runs
+
+        frame, shap = runs.predictions(sources[0]), runs.explanation(sources[0])
+        began = time.perf_counter()
+        diagnose.everything(frame, shap, diagnose.Options())
+    else:
+        from bench.report import raw_numbers
+
+        frame, shap = pd.read_parquet(sources[0]), pd.read_parquet(sources[1])
+        began = time.perf_counter()
+        raw_numbers(frame, shap)
+    return {"seconds": time.perf_counter() - began, "rows": len(frame)}
+
+
 def main() -> None:
     """Runs the benchmark, prints the table and writes bench/out/diagnostics.json (or, with --rss, measures peak RSS)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--rss", metavar="RUN_ID", help=argparse.SUPPRESS)
+    parser.add_argument("--once", nargs="+", metavar="SIDE", help=argparse.SUPPRESS)  # bench.run: ours RUN_ID | raw PREDICTIONS SHAP
     args = parser.parse_args()
+    if args.once:
+        print(json.dumps(once(args.once[0], args.once[1:])))
+        return
     if args.rss:
         print(json.dumps(peak_rss(args.rss)))
         return

@@ -4,6 +4,8 @@
 
 Each size gets its own data root, bench/out/root_<rows>, holding only a `demo` dataset (generated
 once, reused after). Ours and the raw SQL alternate in one process; medians are compared.
+`--once SIDE ROOT` (what bench.run starts, one process per side) times one side of the filtered
+two-column cut (FILTERED_BY, FILTER): ours, raw (DuckDB SQL), pandas (whole table) or pandas_columns.
 """
 
 from __future__ import annotations
@@ -18,11 +20,11 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from core import data, demo
-from core.settings import PROJECT
-
+PROJECT = Path(__file__).resolve().parent.parent  # not core.settings: the raw sides import nothing of ours
 OUT = PROJECT / "bench" / "out"
 PAGE = PROJECT / "views" / "explore.py"  # was pages/explore.py
+FILTERED_BY = ["device", "channel"]
+FILTER = ("country", "in", ("US", "GB", "DE", "FR", "IN"))
 TARGETS = "targets: ratio <= 1.3, pandas/ours >= 10, first render <= 2 s and generation <= 15 s at 1M rows"
 
 
@@ -43,9 +45,11 @@ def alternate(ours, raw, repeats: int) -> tuple[float, float]:
     return statistics.median(a), statistics.median(b)
 
 
-def root_for(rows: int) -> tuple[Path, float | None]:
-    """bench/out/root_<rows> with its `demo` dataset, and the generation seconds (None if reused)."""
-    root = OUT / f"root_{rows}"
+def root_for(rows: int, out: Path = OUT) -> tuple[Path, float | None]:
+    """<out>/root_<rows> with its `demo` dataset, and the generation seconds (None if reused)."""
+    from core import demo
+
+    root = out / f"root_{rows}"
     if (root / "demo").exists():
         print(f"{rows:,} rows: reusing {root / 'demo'}", flush=True)
         return root, None
@@ -70,8 +74,46 @@ def first_render(root: Path) -> float:
     return statistics.median(timed(render) for _ in range(3))
 
 
+def one_side(side: str, root: Path):
+    """A function computing one side's rows and positives per (device, channel) of the filtered table."""
+    column, _, values = FILTER
+    if side == "ours":
+        from core import data
+
+        con = data.connect(root)
+        return lambda: data.segment_rates(con, "demo", "converted", FILTERED_BY, [FILTER])
+    if side == "raw":
+        keys = ", ".join(FILTERED_BY)
+        sql = (
+            f"SELECT {keys}, count(*) AS rows, count(*) FILTER (WHERE converted) AS positives "
+            f"FROM read_parquet(?, hive_partitioning=true) WHERE {column} IN ({', '.join('?' * len(values))}) "
+            f"AND converted IS NOT NULL GROUP BY ALL ORDER BY rows DESC, {keys}"
+        )
+        con, params = duckdb.connect(), [f"{root}/demo/**/*.parquet", *values]
+        return lambda: con.execute(sql, params).df()
+    # pandas: the whole table (the analyst's first try) or only the columns the cut needs.
+    needed = [*FILTERED_BY, column, "converted"] if side == "pandas_columns" else None
+
+    def with_pandas():
+        frame = pd.read_parquet(root / "demo", columns=needed)
+        frame = frame[frame[column].isin(values) & frame["converted"].notna()]
+        return frame.groupby(FILTERED_BY, observed=True)["converted"].agg(["size", "sum"])
+
+    return with_pandas
+
+
+def once(side: str, root: Path, calls: int) -> dict:
+    """One side in this process: a warm-up call, then `calls` timed ones. Keys: seconds (median), calls_s, rows."""
+    fn = one_side(side, root)
+    result = fn()
+    calls_s = [timed(fn) for _ in range(calls)]
+    return {"seconds": statistics.median(calls_s), "calls_s": calls_s, "rows": len(result)}
+
+
 def bench(rows: int, repeats: int) -> dict:
     """One row of the results table."""
+    from core import data
+
     root, gen_s = root_for(rows)
     con, raw = data.connect(root), duckdb.connect()
     result = {"rows": rows, "gen_s": None if gen_s is None else round(gen_s, 1)}
@@ -114,7 +156,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 10_000_000])
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--once", nargs=2, metavar=("SIDE", "ROOT"), help=argparse.SUPPRESS)
+    parser.add_argument("--calls", type=int, default=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.once:
+        print(json.dumps(once(args.once[0], Path(args.once[1]), args.calls)))
+        return
     OUT.mkdir(parents=True, exist_ok=True)
     results = [bench(rows, args.repeats) for rows in args.rows]
     print(pd.DataFrame(results).to_string(index=False))

@@ -61,25 +61,23 @@ def raw(root: Path, uri: str, chunk_rows: int, threshold: float) -> dict:
 
 def root_for(rows: int) -> Path:
     """bench/out/root_<rows> with its `demo` dataset (generated if missing)."""
-    from core import demo
+    from bench.explore import root_for as made
 
-    root = OUT / f"root_{rows}"
-    if not (root / "demo").exists():
-        began = time.perf_counter()
-        demo.write(demo.generate(rows, 56, seed=7), root / "demo")
-        print(f"{rows:,} rows: generated in {time.perf_counter() - began:.1f} s", flush=True)
-    return root
+    return made(rows)[0]
 
 
-def champion(uri: str, env: dict) -> dict:
-    """Trains the model on the 1M root and registers it as MODEL@champion with THRESHOLD saved."""
+def champion(uri: str, env: dict, train_root: Path | None = None, run_id: str | None = None) -> dict:
+    """Registers run_id's model (else one trained on train_root, default the 1M root) as MODEL@champion with THRESHOLD saved."""
     import mlflow
 
     from core import runs, tracking
 
-    print(f"training a gbdt model on {TRAIN_ROWS:,} rows …", flush=True)
-    job = measured([sys.executable, "-m", "core.train", *JOB], {**env, "WB_DATA_ROOT": str(root_for(TRAIN_ROWS))})
-    run_id = json.loads(job["stdout"].strip().splitlines()[-1])["run_id"]
+    train_wall_s = None
+    if run_id is None:
+        train_root = train_root or root_for(TRAIN_ROWS)
+        print(f"training a gbdt model on {train_root} …", file=sys.stderr, flush=True)
+        job = measured([sys.executable, "-m", "core.train", *JOB], {**env, "WB_DATA_ROOT": str(train_root)})
+        run_id, train_wall_s = json.loads(job["stdout"].strip().splitlines()[-1])["run_id"], round(job["wall_s"], 1)
     os.environ["MLFLOW_TRACKING_URI"] = uri
     client = tracking.client()
     model_id = client.get_run(run_id).outputs.model_outputs[0].model_id  # MLflow 3: the model is a LoggedModel
@@ -88,7 +86,15 @@ def champion(uri: str, env: dict) -> dict:
     client.set_registered_model_alias(MODEL, "champion", version.version)
     runs.save_threshold(run_id, THRESHOLD, 1.0, 0.1, 0.0, None)
     info = mlflow.models.get_model_info(f"models:/{MODEL}/{version.version}")
-    return {"run_id": run_id, "version": version.version, "train_wall_s": round(job["wall_s"], 1), "features": info.signature.inputs.input_names()}  # fmt: skip
+    return {"run_id": run_id, "version": version.version, "train_wall_s": train_wall_s, "features": info.signature.inputs.input_names()}  # fmt: skip
+
+
+def argv(side: str, root: Path, model: dict, out: Path, chunk_rows: int) -> list[str]:
+    """The command scoring root's `demo` once: ours (core.score, writing `out`) or raw (`-m bench.score --raw`)."""
+    if side == "ours":
+        return [sys.executable, "-m", "core.score", "--model", f"models:/{MODEL}@champion", "--data", "demo", "--out", str(out),
+                "--chunk-rows", str(chunk_rows)]  # fmt: skip
+    return [sys.executable, "-m", "bench.score", "--raw", str(root), f"models:/{MODEL}/{model['version']}", str(chunk_rows)]
 
 
 def bench(rows: int, chunk_rows: int, repeats: int) -> dict:
@@ -100,9 +106,7 @@ def bench(rows: int, chunk_rows: int, repeats: int) -> dict:
         model = champion(uri, env)
         env["WB_DATA_ROOT"] = str(root)
         out = Path(tmp) / "scores.parquet"
-        ours_argv = [sys.executable, "-m", "core.score", "--model", f"models:/{MODEL}@champion", "--data", "demo", "--out", str(out)]
-        ours_argv += ["--chunk-rows", str(chunk_rows)]
-        raw_argv = [sys.executable, "-m", "bench.score", "--raw", str(root), f"models:/{MODEL}/{model['version']}", str(chunk_rows)]
+        ours_argv, raw_argv = (argv(side, root, model, out, chunk_rows) for side in ("ours", "raw"))
         tries = {"ours": [], "raw": []}
         for i in range(repeats):
             print(f"{rows:,} rows, chunks of {chunk_rows:,}: core.score ({i + 1}/{repeats}) …", flush=True)
@@ -174,7 +178,13 @@ def main() -> None:
     parser.add_argument("--chunk-rows", type=int, default=200_000, help="rows per chunk for both paths (core.score's default)")
     parser.add_argument("--repeats", type=int, default=1, help="runs of each path, in turns; the fastest counts")
     parser.add_argument("--raw", nargs=3, metavar=("ROOT", "MODEL_URI", "CHUNK_ROWS"), help=argparse.SUPPRESS)
+    # bench.run: register a model (RUN_ID's, else one trained on TRAIN_ROOT) and print it
+    parser.add_argument("--champion", nargs="+", metavar=("TRAIN_ROOT", "RUN_ID"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.champion:
+        run_id = args.champion[1] if len(args.champion) > 1 else None
+        print(json.dumps(champion(os.environ["MLFLOW_TRACKING_URI"], dict(os.environ), Path(args.champion[0]), run_id)))
+        return
     if args.raw:
         print(json.dumps(raw(Path(args.raw[0]), args.raw[1], int(args.raw[2]), THRESHOLD)))
         return

@@ -149,31 +149,48 @@ def _median(runs: list[dict], key: str) -> float:
     return float(statistics.median(r[key] for r in runs))
 
 
-def bench(rows: int, repeat: int = 3) -> dict:
-    """Both paths on one data root; the quality and cost numbers."""
-    from core import data, demo
+def features_for(root: Path) -> list[str]:
+    """The features the job trains on for root's `demo` dataset (its column plan for JOB)."""
+    from core import data
     from core.prepare import plan_columns
     from core.train import parse_args
 
-    root = OUT / f"root_{rows}"
-    if not (root / "demo").exists():
-        began = time.perf_counter()
-        demo.write(demo.generate(rows, 56, seed=7), root / "demo")
-        print(f"{rows:,} rows: generated in {time.perf_counter() - began:.1f} s", flush=True)
     spec, _ = parse_args(JOB)
-    features = plan_columns(data.columns(data.connect(root), "demo"), spec)
+    return plan_columns(data.columns(data.connect(root), "demo"), spec)
+
+
+def make_store(env: dict) -> None:
+    """Creates the job's experiment in env's tracking store, as in a workbench that has run once (a new sqlite store costs ~1.5 s)."""
+    from core.train import parse_args
+
+    spec, _ = parse_args(JOB)
+    subprocess.run([sys.executable, "-c", "import sys; from core import tracking; tracking.experiment_id(sys.argv[1])", spec.experiment],
+                   env=env, cwd=PROJECT, check=True, capture_output=True)  # fmt: skip
+
+
+def argv(side: str, root: Path, features: list[str]) -> list[str]:
+    """The command running one side once: ours (the training job) or raw (`-m bench.train --raw`)."""
+    if side == "ours":
+        return [sys.executable, "-m", "core.train", *JOB]
+    return [sys.executable, "-m", "bench.train", "--raw", str(root), *features]
+
+
+def bench(rows: int, repeat: int = 3) -> dict:
+    """Both paths on one data root; the quality and cost numbers."""
+    from bench.explore import root_for
+
+    root, _ = root_for(rows)
+    features = features_for(root)
     with tempfile.TemporaryDirectory() as store:
         uri = f"sqlite:///{store}/mlflow.db"
         env = {**os.environ, "WB_DATA_ROOT": str(root), "MLFLOW_TRACKING_URI": uri}
-        # The store exists before the job, as in a workbench that has run once (a new sqlite store costs ~1.5 s).
-        subprocess.run([sys.executable, "-c", "import sys; from core import tracking; tracking.experiment_id(sys.argv[1])", spec.experiment],
-                       env=env, cwd=PROJECT, check=True, capture_output=True)  # fmt: skip
+        make_store(env)
         runs_ours, runs_raw = [], []
         for i in range(repeat):  # interleaved, so a busy spell on the machine falls on both paths
             print(f"{rows:,} rows, {len(features)} features: pair {i + 1}/{repeat}, the job …", flush=True)
-            runs_ours.append(measured([sys.executable, "-m", "core.train", *JOB], env))
+            runs_ours.append(measured(argv("ours", root, features), env))
             print("  … the raw path", flush=True)
-            runs_raw.append(measured([sys.executable, "-m", "bench.train", "--raw", str(root), *features], env))
+            runs_raw.append(measured(argv("raw", root, features), env))
         ours, theirs = runs_ours[0], runs_raw[0]
         result = json.loads(ours["stdout"].strip().splitlines()[-1])
         raw_result = json.loads(theirs["stdout"].strip().splitlines()[-1])
