@@ -16,6 +16,8 @@ SPLITS = ("temporal", "stratified", "random")
 CALIBRATIONS = ("none", "sigmoid", "isotonic")
 IMBALANCE = ("none", "class_weight", "scale_pos_weight", "undersample")
 SEARCH_METRICS = ("roc_auc", "pr_auc", "log_loss")
+ENGINES = ("local", "dask")
+DASK_FAMILIES = ("gbdt",)  # families the dask engine trains
 
 
 @dataclass
@@ -68,6 +70,7 @@ class TrainSpec:
     seed: int = 0
     segment_columns: list[str] | None = None  # None: every low-cardinality categorical
     experiment: str = "workbench"
+    engine: str = "local"  # local: pandas on this machine; dask: a dask.distributed cluster (the scheduler is a setting)
 
     def __post_init__(self) -> None:
         check(self)
@@ -163,10 +166,17 @@ def check(spec: TrainSpec) -> None:
         ("sample_rows", spec.sample_rows is None or (isinstance(spec.sample_rows, int) and spec.sample_rows > 0), "a whole number > 0"),
         ("seed", isinstance(spec.seed, int), "a whole number"),
         ("experiment", isinstance(spec.experiment, str) and spec.experiment.strip(), "an experiment name"),
+        ("engine", spec.engine in ENGINES, f"one of {', '.join(ENGINES)}"),
     ]
     for key, ok, expected in rules:
         if not ok:
             raise SpecError(f"`{key}` must be {expected}; got {_value_of(spec, key)!r}.")
+    if spec.engine == "dask" and spec.model.family not in DASK_FAMILIES:
+        raise SpecError(
+            f"The dask engine trains {', '.join(DASK_FAMILIES)} only; use engine local for {spec.model.family} (or family gbdt)."
+        )
+    if spec.engine == "dask" and (spec.search.n_trials or spec.search.timeout_s):
+        raise SpecError("The dask engine has no parameter search; set search.n_trials to 0 (and no timeout) or use engine local.")
     if spec.split.kind == "temporal" and not spec.time_column:
         spec.split.kind = "stratified"
 

@@ -34,7 +34,7 @@ from core.prepare import ROW_KEY, Prepared, connect_and_prepare
 from core.progress import Log
 from core.search import search
 from core.signature import INPUT_TYPES, model_signature
-from core.spec import TrainSpec, flatten
+from core.spec import ENGINES, TrainSpec, flatten
 from core.validate import first_error
 from models.calibrated import calibrate_on_scores, calibrated_scores
 from models.imbalance import PriorCorrection, undersample
@@ -102,18 +102,22 @@ def _log_frame(frame: pd.DataFrame, name: str, folder: Path) -> None:
     mlflow.log_artifact(str(path))
 
 
-def train(spec: TrainSpec, run_id: str | None = None, log: Log | None = None, resume: bool = False) -> dict:
-    """Runs the whole job inside one MLflow run and returns the result the CLI prints."""
+def train(spec: TrainSpec, run_id: str | None = None, log: Log | None = None, resume: bool = False, scheduler: str | None = None) -> dict:
+    """Runs the whole job inside one MLflow run and returns the result the CLI prints.
+
+    `scheduler`: the dask scheduler of an `engine: dask` spec (default WB_DASK_SCHEDULER, else a local cluster).
+    """
     log = log or Log()
     family = models.family(spec.model.family)
     params = models.resolve_params(family, spec.model.params)
     streaming = getattr(family, "STREAMING", False)
+    on_dask = spec.engine == "dask"  # the cluster reads every row; the checks, as for streaming, take a sample
     # Read and check the data while the tracking store opens (DuckDB and numpy work outside the GIL, and opening
     # the store costs ~1-2 s); an error in reading surfaces below, inside the run.
     # The files as the first read finds them: a file replaced while the job reads fails the run, not the model.
     unchanged = functools.partial(jobs.same_files, spec.dataset, jobs.dataset_files(spec.dataset))
     reader = ThreadPoolExecutor(1, thread_name_prefix="prepare")
-    reading = reader.submit(connect_and_prepare, stream.sample_spec(spec) if streaming else spec, log)
+    reading = reader.submit(connect_and_prepare, stream.sample_spec(spec) if streaming or on_dask else spec, log)
     reader.shutdown(wait=False)
     exp = tracking.experiment_id(spec.experiment)
     if resume:
@@ -131,6 +135,7 @@ def train(spec: TrainSpec, run_id: str | None = None, log: Log | None = None, re
                 "wb.family": family.NAME,
                 "wb.dataset": spec.dataset,
                 "wb.target": spec.target,
+                "wb.engine": spec.engine,
             }
         )
         if spec.time_column:
@@ -163,6 +168,12 @@ def train(spec: TrainSpec, run_id: str | None = None, log: Log | None = None, re
                 scores, predictions, importance, final, example, rows = stream.fit_streaming(con, spec, params, prep, log, folder, resume)
                 _log_fingerprint(fingerprint(con, spec, prep, sum(rows.values())), folder)
                 result = log_results(scores, predictions, importance, None, final, example, rows, folder, log, prep.types, unchanged)
+            elif on_dask:
+                from core.cluster.fit import fit_dask  # dask and distributed load only for dask runs
+
+                scores, predictions, importance, shap_frame, final, example, rows = fit_dask(con, spec, params, prep, log, scheduler)
+                _log_fingerprint(fingerprint(con, spec, prep, sum(rows.values())), folder)
+                result = log_results(scores, predictions, importance, shap_frame, final, example, rows, folder, log, prep.types, unchanged)
             else:
                 _log_fingerprint(fingerprint(con, spec, prep, len(prep.y)), folder)
                 estimator, model, final, valid_raw = fit(spec, prep, params, log)
@@ -307,6 +318,8 @@ def parse_args(argv: list[str] | None) -> tuple[TrainSpec, argparse.Namespace]:
     parser.add_argument("--filter", nargs="+", action="append", metavar="'COL OP VALUE'")
     parser.add_argument("--experiment")
     parser.add_argument("--n-trials", type=int)
+    parser.add_argument("--engine", choices=ENGINES, help="local (default) or dask: gbdt on a dask.distributed cluster")
+    parser.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="dask scheduler (default WB_DASK_SCHEDULER, else a local cluster)")
     parser.add_argument("--resume", metavar="RUN_ID", help="continue a hashed_sgd run from its last checkpoint")
     parser.add_argument("--run-id", help=argparse.SUPPRESS)  # set by core.jobs, which makes the run first
     args = parser.parse_args(argv)
@@ -338,6 +351,10 @@ def parse_args(argv: list[str] | None) -> tuple[TrainSpec, argparse.Namespace]:
         raw["filter"] = [*raw.get("filter", []), *_flat(args.filter)]
     if args.n_trials is not None:
         raw.setdefault("search", {})["n_trials"] = args.n_trials
+    if args.engine:
+        raw["engine"] = args.engine
+    if args.scheduler and raw.get("engine", "local") != "dask":
+        raise SpecError("--scheduler is for --engine dask (or a spec with engine: dask).")
     return TrainSpec.from_dict(raw), args
 
 
@@ -347,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         spec, args = parse_args(argv)
         run_id = args.run_id
-        result = train(spec, run_id=run_id, resume=bool(args.resume))
+        result = train(spec, run_id=run_id, resume=bool(args.resume), scheduler=args.scheduler)
     except WorkbenchError as err:
         run_id = getattr(err, "run_id", run_id)
         if run_id:

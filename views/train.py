@@ -3,9 +3,9 @@
 import streamlit as st
 
 import models
-from core import data, jobs, outcome, prepare, sql, ui
+from core import data, jobs, outcome, prepare, settings, sql, ui
 from core.errors import WorkbenchError
-from core.spec import CALIBRATIONS, IMBALANCE, SEARCH_METRICS, SPLITS, TrainSpec
+from core.spec import CALIBRATIONS, ENGINES, IMBALANCE, SEARCH_METRICS, SPLITS, TrainSpec
 from core.validate import first_error
 
 
@@ -109,6 +109,14 @@ search_metric = right.selectbox("Search metric", SEARCH_METRICS, key="train.sear
 sample_rows = left.number_input("Sample rows (0 = all)", 0, None, 0, 10_000, key="train.sample_rows")
 seed = middle.number_input("Seed", 0, None, 0, key="train.seed")
 experiment = right.text_input("Experiment", "workbench", key="train.experiment")
+engine = "local"
+if settings.get("dask_scheduler"):  # a cluster is configured: training may run there
+    engine = left.selectbox(
+        "Engine",
+        ENGINES,
+        key="train.engine",
+        help=f"dask: gbdt on the cluster at {settings.get('dask_scheduler')}, reading every row of a parquet dataset",
+    )
 
 
 def make_spec(exclude: list[str]) -> TrainSpec:
@@ -132,6 +140,7 @@ def make_spec(exclude: list[str]) -> TrainSpec:
             "sample_rows": int(sample_rows) or None,
             "seed": int(seed),
             "experiment": experiment,
+            "engine": engine,
         }
     )
 
