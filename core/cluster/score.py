@@ -9,7 +9,6 @@ by value, and the model carries its own code (code_paths), so workers need no ch
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import sys
@@ -97,6 +96,23 @@ def score_partition(part: pd.DataFrame, index: int, job: dict) -> dict:
 
 
 # -- on the driver --------------------------------------------------------------------------------------------------
+
+
+class ByValue:
+    """A function whose pickle carries its code: dask pickles functions by reference, which a worker without the
+    checkout cannot import. Unpickles as the plain function."""
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    def __call__(self, *args):
+        return self.fn(*args)
+
+    def __reduce__(self):
+        import cloudpickle
+
+        cloudpickle.register_pickle_by_value(sys.modules[__name__])
+        return cloudpickle.loads, (cloudpickle.dumps(self.fn),)
 
 
 def parquet_filters(filters, cols: dict[str, str], meta: pd.DataFrame) -> list[tuple]:
@@ -188,7 +204,6 @@ def _model_metadata(scorer):
 def score(model, dataset, out, keys=None, threshold=None, filters=(), scheduler=None, log=None) -> dict:
     """Scores every row of a parquet dataset on a dask cluster into a folder of parquet parts at `out` (all or
     nothing); returns the CLI result (core.score's keys plus `engine`)."""
-    import cloudpickle
     import dask.dataframe as dd
     from dask import delayed
     from distributed import as_completed
@@ -230,7 +245,6 @@ def score(model, dataset, out, keys=None, threshold=None, filters=(), scheduler=
         "tracking_uri": settings.get("tracking_uri"),
         "load_uri": scorer.load_uri,
     }
-    cloudpickle.register_pickle_by_value(sys.modules[__name__])
     rows = flagged = 0
     loads: dict[int, int] = {}
     futures = []
@@ -238,7 +252,7 @@ def score(model, dataset, out, keys=None, threshold=None, filters=(), scheduler=
         with cluster_client(scheduler) as client:
             out.parent.mkdir(parents=True, exist_ok=True)
             folder.mkdir()
-            tasks = [delayed(score_partition)(part, i, job) for i, part in enumerate(frame.to_delayed())]
+            tasks = [delayed(ByValue(score_partition), pure=False)(part, i, job) for i, part in enumerate(frame.to_delayed())]
             futures = client.compute(tasks)
             try:
                 for future in as_completed(futures):
