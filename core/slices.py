@@ -11,9 +11,8 @@ import numpy as np
 import pandas as pd
 from scipy.special import erfc
 
-from core.data import MISSING
 from core.errors import DataError
-from core.intervals import Z95, wilson_interval
+from core.intervals import MISSING, Z95, wilson_interval
 from core.metrics import EPS
 
 # Which direction of each per-segment metric is worse.

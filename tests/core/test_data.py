@@ -5,10 +5,13 @@ import threading
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from core import data, sqlbox
 from core.errors import DataError
+from core.intervals import wilson_interval
 from tests.conftest import TINY
 
 RATE_COLUMNS = ["rows", "positives", "rate", "rate_lo", "rate_hi"]
@@ -344,3 +347,29 @@ def test_a_target_that_is_not_binary_is_shown_as_the_file_spells_it(tmp_path):
         data.segment_rates(data.connect(tmp_path), "tiers.csv", "tier", ["x"])
     shown = re.search(r"more than two values \((.*), …\)", str(refused.value))[1]
     assert set(shown.split(", ")) == {"Gold", "Silver", "Bronze"}  # not gold, silver, bronze
+
+
+def test_segment_bounds_are_the_wilson_formula_exactly(tiny_con):
+    table = data.segment_rates(tiny_con, "events", "converted", ["device", "channel"], [("hour", ">=", 9)])
+    lo, hi = wilson_interval(table["positives"], table["rows"])
+    assert table["rate_lo"].tolist() == lo.tolist() and table["rate_hi"].tolist() == hi.tolist()
+    assert table["share"].tolist() == (table["rows"] / 9).tolist()
+
+
+def test_split_by_a_column_named_like_a_result_column(tmp_path):
+    pd.DataFrame({"rows": ["a", "a", "b"], "share": [1, 2, 2], "converted": [1, 0, 0]}).to_parquet(tmp_path / "t.parquet")
+    con = data.connect(tmp_path)
+    table = data.segment_rates(con, "t.parquet", "converted", ["rows", "share"])
+    assert table["segment"].tolist() == ["a × 1", "a × 2", "b × 2"]
+    assert (table["rows"].tolist(), table["positives"].tolist()) == ([1, 1, 1], [1, 0, 0])
+
+
+def test_missing_targets_are_left_out_and_nan_is_a_value(tmp_path):
+    pd.DataFrame({"g": ["x", "x", "y"], "converted": [1.0, None, 0.0]}).to_parquet(tmp_path / "nulls.parquet")
+    # A NaN (not NULL) target is a third value, as before the check learned which rows lack a target.
+    pq.write_table(pa.table({"g": ["x", "y", "y"], "converted": pa.array([1.0, 0.0, float("nan")])}), tmp_path / "nan.parquet")
+    con = data.connect(tmp_path)
+    table = data.segment_rates(con, "nulls.parquet", "converted", ["g"])
+    assert table.set_index("segment")[["rows", "positives"]].to_dict("list") == {"rows": [1, 1], "positives": [1, 0]}
+    with pytest.raises(DataError, match="not binary"):
+        data.segment_rates(con, "nan.parquet", "converted", ["g"])
