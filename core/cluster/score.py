@@ -15,13 +15,25 @@ import sys
 import time
 import types
 import uuid
-from collections.abc import Sequence
 from pathlib import Path
 
+import cloudpickle
+import dask.dataframe as dd
+import mlflow
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from dask import delayed
+from distributed import as_completed
+from mlflow.models import Model
+
+from core import data, settings
+from core import score as local
+from core.cluster.client import cluster_client
+from core.errors import DataError, RegistryError
+from core.scorer import mlflow_error, resolve
+from core.sql import compile_filters, is_numeric, make_filter
 
 OUTPUT_COLUMNS = ("score", "decision")
 PART = "part.{:05d}.parquet"
@@ -42,22 +54,17 @@ def _loaded_model(tracking_uri: str, load_uri: str):
     key = (tracking_uri, load_uri)
     if key in cache:
         return cache[key], False
-    import mlflow
 
     mlflow.set_tracking_uri(tracking_uri)
     cache[key] = mlflow.pyfunc.load_model(load_uri)
     return cache[key], True
 
 
-def _features(table: pa.Table, inputs: Sequence[str], numeric: Sequence[str]) -> pd.DataFrame:
-    """The model's input columns as the local engine gives them: numerics float64 (missing as NaN), others as stored."""
-    columns = []
-    for name in inputs:
-        column = table.column(name)
-        if pa.types.is_dictionary(column.type):  # hive partition values
-            column = column.cast(column.type.value_type)
-        columns.append(column.cast(pa.float64()) if name in numeric else column)
-    return pa.Table.from_arrays(columns, names=list(inputs)).to_pandas()
+def _as(column: pa.ChunkedArray, arrow_type: pa.DataType | None) -> pa.ChunkedArray:
+    """A column cast to a type (None: kept); hive partition values (dictionary-encoded text) are decoded first."""
+    if pa.types.is_dictionary(column.type):
+        column = column.cast(column.type.value_type)
+    return column if arrow_type is None else column.cast(arrow_type)
 
 
 def _positive_scores(model, frame: pd.DataFrame) -> np.ndarray:
@@ -80,15 +87,12 @@ def score_partition(part: pd.DataFrame, index: int, job: dict) -> dict:
     rows = table.num_rows
     flagged = 0
     if rows:
-        scores = _positive_scores(model, _features(table, job["inputs"], job["numeric"]))
+        # The model's inputs as the local engine gives them: numerics float64 (missing as NaN), others as stored.
+        inputs = [_as(table.column(c), pa.float64() if c in job["numeric"] else None) for c in job["inputs"]]
+        scores = _positive_scores(model, pa.Table.from_arrays(inputs, names=job["inputs"]).to_pandas())
         decision = (scores >= job["cut"]).astype(np.int8)
         flagged = int(decision.sum())
-        keys = []
-        for field in schema.names[: -len(OUTPUT_COLUMNS)]:
-            column = table.column(field)
-            if pa.types.is_dictionary(column.type):
-                column = column.cast(column.type.value_type)
-            keys.append(column.cast(schema.field(field).type))
+        keys = [_as(table.column(f.name), f.type) for f in list(schema)[: -len(OUTPUT_COLUMNS)]]
         written = pa.Table.from_arrays([*keys, pa.array(scores, pa.float64()), pa.array(decision, pa.int8())], schema=schema)
         # No makedirs: a folder the driver removed (a cancel) stays removed.
         pq.write_table(written, os.path.join(job["folder"], PART.format(index)))
@@ -109,7 +113,6 @@ class ByValue:
         return self.fn(*args)
 
     def __reduce__(self):
-        import cloudpickle
 
         cloudpickle.register_pickle_by_value(sys.modules[__name__])
         return cloudpickle.loads, (cloudpickle.dumps(self.fn),)
@@ -118,8 +121,6 @@ class ByValue:
 def parquet_filters(filters, cols: dict[str, str], meta: pd.DataFrame) -> list[tuple]:
     """The workbench filters as dask/pyarrow filter tuples (all must hold), values typed like their columns; `!=` and
     `not in` also drop missing values, as SQL does."""
-    from core.errors import DataError
-    from core.sql import compile_filters, make_filter
 
     compile_filters(filters, cols)  # unknown columns and malformed filters: the local engine's messages
     found = []
@@ -150,7 +151,6 @@ def parquet_filters(filters, cols: dict[str, str], meta: pd.DataFrame) -> list[t
 
 
 def _check_out(out: Path, ds) -> Path:
-    from core.errors import DataError
 
     out = Path(out).expanduser().resolve()
     if out == ds.path or (ds.path.is_dir() and out.is_relative_to(ds.path)):
@@ -188,12 +188,6 @@ def _publish(folder: Path, out: Path) -> None:
 def _model_metadata(scorer):
     """The scorer with its MLmodel file read (signature, training types) but not the model: the driver never unpickles
     it, so it needs neither the model's memory nor its code."""
-    import mlflow
-    from mlflow.models import Model
-
-    from core.errors import RegistryError
-    from core.scorer import mlflow_error
-
     try:
         scorer.model = types.SimpleNamespace(metadata=Model.load(scorer.load_uri))
     except (mlflow.exceptions.MlflowException, OSError) as err:
@@ -204,17 +198,6 @@ def _model_metadata(scorer):
 def score(model, dataset, out, keys=None, threshold=None, filters=(), scheduler=None, log=None) -> dict:
     """Scores every row of a parquet dataset on a dask cluster into a folder of parquet parts at `out` (all or
     nothing); returns the CLI result (core.score's keys plus `engine`)."""
-    import dask.dataframe as dd
-    from dask import delayed
-    from distributed import as_completed
-
-    from core import data, settings
-    from core import score as local
-    from core.cluster.client import cluster_client
-    from core.errors import DataError
-    from core.scorer import resolve
-    from core.sql import is_numeric
-
     log = log or local.Progress()
     began = time.perf_counter()
     con = data.connect()
@@ -263,7 +246,7 @@ def score(model, dataset, out, keys=None, threshold=None, filters=(), scheduler=
                     if local._stopped:  # a stop that a library caught on its way through
                         raise SystemExit(128 + local._stopped[0])
             except (OSError, pa.ArrowException) as err:
-                raise DataError(f"Cannot read dataset {ds.name!r}: {data.first_line(err)}") from None
+                raise DataError(f"A partition of dataset {ds.name!r} failed: {data.first_line(err)}") from None
             finally:
                 client.cancel(futures)
         if rows == 0:  # no rows: still a part with the columns, so downstream readers see the schema

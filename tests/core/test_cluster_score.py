@@ -29,7 +29,7 @@ def scheduler():
     """The address of a 2-worker LocalCluster (one thread each, no dashboard) shared by the module."""
     from distributed import LocalCluster
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, host="127.0.0.1") as cluster:
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0", host="127.0.0.1") as cluster:
         yield cluster.scheduler_address
 
 
@@ -105,21 +105,28 @@ def test_each_worker_loads_the_model_once(train_env, registered, demo_run, sched
 
 
 def test_filters_keep_the_same_rows_as_the_local_engine(train_env, registered, scheduler, capsys, tmp_path):
-    filters = ["hour between 9 and 17", "channel != search", "country in US, GB, DE", "device is not null"]
-    args = ["--model", f"models:/{MODEL}@champion", "--data", "demo", "--keys", "user_id", "hour", "channel", "--filter", *filters]
+    days = sorted(p.name.removeprefix("event_date=") for p in (train_env / "demo").iterdir())[2:12]  # hive partition values
+    filters = ["hour between 9 and 17", "channel != search", "country in US, GB, DE", "device is not null", f"event_date in {', '.join(days)}"]  # fmt: skip
+    keys = ["user_id", "hour", "channel", "event_date"]
+    args = ["--model", f"models:/{MODEL}@champion", "--data", "demo", "--keys", *keys, "--filter", *filters]
     local, dask, local_rows, dask_rows = both_engines(capsys, scheduler, tmp_path, *args)
     frame = pd.read_parquet(train_env / "demo")
     expected = frame["hour"].between(9, 17) & (frame["channel"] != "search") & frame["country"].isin(["US", "GB", "DE"])
+    expected &= frame["event_date"].astype(str).isin(days)
     assert dask["rows"] == local["rows"] == int(expected.sum()) > 0
-    same_rows(local_rows, dask_rows, ["user_id", "hour", "channel"])
+    same_rows(local_rows, dask_rows, keys)
+    assert str(pq.read_schema(tmp_path / "local.parquet").field("event_date").type) == "date32[day]"
 
 
-def test_no_row_passing_still_writes_the_columns(train_env, registered, scheduler, capsys, tmp_path):
+def test_no_row_passing_still_writes_the_columns_and_replaces_the_previous_output(train_env, registered, scheduler, capsys, tmp_path):
     out = tmp_path / "none"
+    out.mkdir()
+    (out / "part.00007.parquet").write_bytes(b"yesterday's scores")
     code, result, err = run_cli(capsys, "--model", f"models:/{MODEL}@champion", "--data", "demo", "--out", str(out), "--filter", "hour = 99", "--engine", "dask", "--scheduler", scheduler)  # fmt: skip
     assert code == 0, err
     assert (result["rows"], result["positives_flagged"]) == (0, 0)
     assert pd.read_parquet(out).columns.tolist() == ["event_time", "user_id", "score", "decision"]
+    assert [p.name for p in out.iterdir()] == ["part.00000.parquet"] and [p.name for p in tmp_path.iterdir()] == ["none"]
 
 
 def _dask_cli(capsys, scheduler, out, model, data, *extra):
@@ -149,7 +156,7 @@ def odd_root(demo_root, tmp_path_factory):
         ("texts.parquet", "error: Column types in texts.parquet do not fit the model: campaign_id is VARCHAR (the model expects BIGINT)."),
         ("lacking.parquet", "error: Dataset lacking.parquet lacks columns the model needs: device, channel."),
         ("head.csv", "error: The dask engine reads parquet; head.csv is CSV: convert it to parquet or use --engine local."),
-        ("broken", "error: Cannot read dataset 'broken': "),
+        ("broken", "error: A partition of dataset 'broken' failed: "),
     ],
 )
 def test_bad_input_exits_2_with_one_line_and_leaves_nothing(train_env, registered, scheduler, odd_root, monkeypatch, capsys, tmp_path, data, message):  # fmt: skip
