@@ -38,7 +38,7 @@ format: $(VENV)/.dev
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
+# make bench BENCH_ARGS="--quick" (or "--sizes 20000000", "--paths explore report"): see README, Benchmarks
+BENCH_ARGS ?=
 bench: $(VENV)/.dev
-	$(PY) -m bench.explore
-	$(PY) -m bench.train
-	$(PY) -m bench.diagnostics
+	$(PY) -m bench.run $(BENCH_ARGS)

@@ -32,8 +32,8 @@ PROJECT = Path(__file__).resolve().parent.parent
 OUT = PROJECT / "bench" / "out"
 PY = sys.executable
 FULL_SIZES = [1_000_000, 4_000_000, 16_000_000]
-# --quick: two small sizes where a process costs little, one where start-up dominates; no pandas_columns side.
-QUICK_SIZES = {"explore": [30_000, 120_000], "diagnostics": [30_000, 120_000], "report": [30_000], "train": [30_000], "score": [30_000]}
+# --quick: two small sizes where a process costs under a second (explore), one elsewhere; no pandas_columns side.
+QUICK_SIZES = {"explore": [30_000, 120_000], "diagnostics": [30_000], "report": [30_000], "train": [30_000], "score": [30_000]}
 CHUNK_ROWS = 200_000  # core.score's default chunk, for both scoring sides
 # Per path: the sides measured, and what one measured run is and times.
 PATHS = {
@@ -73,10 +73,10 @@ AGREE = {"explore": "rows", "train": "rows", "diagnostics": "rows", "score": "po
 class Context:
     """What the paths share in one benchmark: data roots, a tracking store, logged prediction runs and a registered model."""
 
-    def __init__(self, data_dir: Path, folder: Path, calls: int):
+    def __init__(self, data_dir: Path, folder: Path, calls: int, child_env: dict):
         self.data_dir, self.folder, self.calls = data_dir, folder, calls
         uri = f"sqlite:///{folder}/mlruns/mlflow.db"
-        self.env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
+        self.env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false", **child_env}
         self.made: dict = {}
 
     def _once(self, key, make):
@@ -185,13 +185,13 @@ def measure_size(path: str, rows: int, ctx: Context, plan: tuple[list[int], tupl
     return result
 
 
-def run(plan: dict[str, tuple[list[int], tuple[str, ...]]], repeat: int, data_dir: Path, calls: int) -> dict:
+def run(plan: dict[str, tuple[list[int], tuple[str, ...]]], repeat: int, data_dir: Path, calls: int, child_env: dict) -> dict:
     """Every path of the plan (path -> sizes, sides) at each of its sizes; the results as written to JSON."""
     results, began = {}, time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench-run-") as tmp:
-        ctx = Context(data_dir, Path(tmp), calls)
+        ctx = Context(data_dir, Path(tmp), calls, child_env)
         for path, (sizes, sides) in plan.items():
-            entries = []
+            entries, path_began = [], time.perf_counter()
             for rows in sizes:
                 print(f"{path} at {rows:,} rows …", flush=True)
                 try:
@@ -199,7 +199,8 @@ def run(plan: dict[str, tuple[list[int], tuple[str, ...]]], repeat: int, data_di
                 except (SystemExit, subprocess.CalledProcessError, KeyError) as err:  # one failing path does not stop the others
                     entries.append({"rows": rows, "error": str(err)[-2000:]})
                     print(f"  {path} at {rows:,} rows failed: {str(err)[-500:]}", flush=True)
-            results[path] = {"sides": list(sides), "what": PATHS[path][1], "sizes": entries, "growth": summary.growth(entries, sides)}
+            results[path] = {"sides": list(sides), "what": PATHS[path][1], "sizes": entries, "growth": summary.growth(entries, sides),
+                             "elapsed_s": round(time.perf_counter() - path_began, 1)}  # fmt: skip
             if path == "score" and "model" in ctx.made:
                 results[path]["model"] = {k: v for k, v in ctx.made["model"].items() if k != "features"}
     return {"seconds": round(time.perf_counter() - began, 1), "paths": results}
@@ -229,9 +230,12 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or (OUT / "results_quick.json" if args.quick else PROJECT / "bench" / "results.json")
     load = os.getloadavg()
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    measured_ = run(plan, args.repeat, args.data_dir, calls=3 if args.quick else 5)
+    # --quick: OpenMP threads sleep instead of spinning when they wait, so LightGBM on a busy shared machine does not slow to a
+    # crawl (a 30,000-row fit took 50 s instead of 2 s under another LightGBM); both sides get it. The full mode keeps defaults.
+    child_env = {"OMP_WAIT_POLICY": "PASSIVE"} if args.quick else {}
+    measured_ = run(plan, args.repeat, args.data_dir, 3 if args.quick else 5, child_env)
     result = {"machine": {**summary.machine(), "load_before": load, "load_after": os.getloadavg()}, "started": started,
-              "mode": "quick" if args.quick else "full", "sizes": {path: sizes for path, (sizes, _) in plan.items()}, "repeat": args.repeat, **measured_}  # fmt: skip
+              "mode": "quick" if args.quick else "full", "sizes": {path: sizes for path, (sizes, _) in plan.items()}, "repeat": args.repeat, "child_env": child_env, **measured_}  # fmt: skip
     result["targets"] = summary.targets(result["paths"])
     print()
     print(summary.table(result["paths"]))
