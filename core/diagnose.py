@@ -43,6 +43,26 @@ def segment_columns(frame: pd.DataFrame) -> list[str]:
     return [c for c in frame.columns if c not in FIXED]
 
 
+def read_predictions(path) -> pd.DataFrame:
+    """A predictions.parquet with its text segment columns as categoricals (categories sorted, as `prepared` makes them).
+
+    Columns as in the file: row, y, score, score_raw, time, segment columns. Text read as parquet dictionaries takes
+    ~0.15 s at 1M rows; read as text and then made categorical, ~0.3-0.7 s.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    text = [
+        f.name for f in pq.read_schema(path) if f.name not in FIXED and (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))
+    ]
+    frame = pd.read_parquet(path, read_dictionary=text)
+    for name in text:
+        categories = frame[name].cat.categories
+        if not categories.is_monotonic_increasing:
+            frame[name] = frame[name].cat.reorder_categories(categories.sort_values())
+    return frame
+
+
 def prepared(frame: pd.DataFrame) -> pd.DataFrame:
     """The predictions in ascending score order, segment columns as categoricals; a prepared frame comes back as is.
 

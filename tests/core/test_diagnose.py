@@ -83,3 +83,17 @@ def test_the_opening_cut_is_max_profit_and_says_so_else_max_f1_else_fixed():
     frame = pd.DataFrame({"y": [0, 1, 1, 0], "score": [0.9, 0.8, 0.4, 0.1]})
     cut, policy = diagnose.opening_cut(frame, 1.0, 5.0, 0.0)
     assert (cut, policy) == (0.4, {"kind": "max_f1", "params": {}})
+
+
+def test_read_predictions_gives_what_prepared_makes_of_the_text(predictions, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    text = {"row": str, "channel": "str", "device": "str"}  # as the training job writes them (pandas' default text)
+    frame = predictions.astype(text).assign(city=np.where(predictions["y"] == 1, "Zürich", "Ærø"))
+    # Small row groups: each holds its own dictionary, in its own order of appearance.
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), tmp_path / "p.parquet", row_group_size=700)
+    read = diagnose.read_predictions(tmp_path / "p.parquet")
+    assert read["row"].dtype == predictions["row"].astype(str).dtype  # the row key stays text
+    assert list(read["city"].cat.categories) == ["Zürich", "Ærø"] and list(read["channel"].cat.categories) == ["email", "search", "social"]
+    pd.testing.assert_frame_equal(diagnose.prepared(read), diagnose.prepared(pd.read_parquet(tmp_path / "p.parquet")))

@@ -251,3 +251,13 @@ def test_overview_figures_have_the_expected_traces():
     assert overview.roc_curve(roc, float("nan")).data[1].name == "model (AUC n/a)"
     for figure in (overview.roc_curve(roc, 0.7), overview.pr_curve(pr, 0.4, 0.2)):
         figure.to_json()  # inf and NaN thresholds serialise
+
+
+@pytest.mark.parametrize(("rows", "decimals"), [(2, None), (3, 1), (5_000, 3), (5_000, None)])
+def test_unthinned_curves_equal_scikit_learns_exactly(rows, decimals):
+    y, score = _predictions(rows, seed=rows, decimals=decimals)
+    y[:2] = [0, 1]  # both classes, even in two rows
+    roc, pr = curves(y, score, max_points=10**9)
+    np.testing.assert_array_equal(roc.to_numpy().T, np.array(roc_curve(y, score)))
+    precision, recall, thresholds = precision_recall_curve(y, score)
+    np.testing.assert_array_equal(pr.to_numpy().T, [recall, precision, np.r_[thresholds, np.nan]])
