@@ -160,28 +160,42 @@ def commands(path: str, rows: int, ctx: Context, sizes: list[int], sides: tuple[
 
 
 def measure_size(path: str, rows: int, ctx: Context, plan: tuple[list[int], tuple[str, ...]], repeat: int) -> dict:
-    """Every side of one path at one size, `repeat` times in turns; the size's summary."""
+    """Every side of one path at one size, `repeat` times in turns; the size's summary.
+
+    A failing ours or raw side fails the size; a failing extra side (pandas) is dropped, its error kept in `failed_sides`."""
     sides = commands(path, rows, ctx, *plan)
     seconds, rss, last = ({side: [] for side in sides} for _ in range(3))
+    failed = {}
     for i in range(repeat):  # in turns, so a busy spell on the shared machine falls on every side
-        for side, command in sides.items():
+        for side, command in [(s, c) for s, c in sides.items() if s not in failed]:
             argv, env, leftover = command(i)
-            run = measured(argv, env)
+            try:
+                run = measured(argv, env)
+            except SystemExit as err:
+                if side in ("ours", "raw"):
+                    raise
+                failed[side] = str(err)[-2000:]
+                print(f"  {path} {rows:,} rows, {side} failed and is left out: {str(err)[-300:]}", flush=True)
+                continue
+            finally:
+                if leftover is not None:
+                    shutil.rmtree(leftover, ignore_errors=True)
             output = json.loads(run["stdout"].strip().splitlines()[-1]) if run["stdout"].strip() else {}
             seconds[side].append(float(output["seconds"]) if path in IN_PROCESS else run["wall_s"])
             rss[side].append(run["rss_mb"])
             last[side] = output
             if path == "train" and side == "ours":
                 ctx.made[("train_run", rows)] = output["run_id"]  # the scoring path may register it
-            if leftover is not None:
-                shutil.rmtree(leftover, ignore_errors=True)
             print(
                 f"  {path} {rows:,} rows, repeat {i + 1}/{repeat}, {side}: {seconds[side][-1]:.3f} s, {rss[side][-1]:,.0f} MB", flush=True
             )
-    result = summary.size_summary(rows, {side: summary.side_summary(seconds[side], rss[side]) for side in sides})
+    done = [side for side in sides if side not in failed]
+    result = summary.size_summary(rows, {side: summary.side_summary(seconds[side], rss[side]) for side in done})
+    if failed:
+        result["failed_sides"] = failed
     if path in AGREE:  # both sides did the same work: same groups, split rows or flagged rows
         key = AGREE[path]
-        result["agree"] = {key: [last[side].get(key) for side in sides], "equal": len({json.dumps(last[s].get(key)) for s in sides}) == 1}
+        result["agree"] = {key: [last[side].get(key) for side in done], "equal": len({json.dumps(last[s].get(key)) for s in done}) == 1}
     return result
 
 
@@ -235,7 +249,8 @@ def main(argv: list[str] | None = None) -> int:
     child_env = {"OMP_WAIT_POLICY": "PASSIVE"} if args.quick else {}
     measured_ = run(plan, args.repeat, args.data_dir, 3 if args.quick else 5, child_env)
     result = {"machine": {**summary.machine(), "load_before": load, "load_after": os.getloadavg()}, "started": started,
-              "mode": "quick" if args.quick else "full", "sizes": {path: sizes for path, (sizes, _) in plan.items()}, "repeat": args.repeat, "child_env": child_env, **measured_}  # fmt: skip
+              "mode": "quick" if args.quick else "full", "sizes": {path: sizes for path, (sizes, _) in plan.items()},
+              "repeat": args.repeat, "child_env": child_env, **measured_}  # fmt: skip
     result["targets"] = summary.targets(result["paths"])
     print()
     print(summary.table(result["paths"]))

@@ -50,10 +50,12 @@ def slope(rows: list[int], values: list[float]) -> float | None:
 
 def growth(sizes: list[dict], sides: tuple[str, ...]) -> dict:
     """Per side: k in time ∝ rows^k and m in peak RSS ∝ rows^m, fitted on the medians of the sizes that completed."""
-    done = [s for s in sizes if "error" not in s]
-    rows = [s["rows"] for s in done]
-    return {side: {"k": slope(rows, [s[side]["median_s"] for s in done]), "m": slope(rows, [s[side]["median_rss_mb"] for s in done])}
-            for side in sides}  # fmt: skip
+    out = {}
+    for side in sides:
+        done = [s for s in sizes if side in s]  # a failed size, or a failed extra side, has none
+        rows = [s["rows"] for s in done]
+        out[side] = {"k": slope(rows, [s[side]["median_s"] for s in done]), "m": slope(rows, [s[side]["median_rss_mb"] for s in done])}
+    return out
 
 
 def targets(paths: dict) -> list[dict]:
