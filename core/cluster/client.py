@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -25,9 +26,16 @@ def cluster_client(scheduler: str | None = None) -> Iterator:
     address = scheduler_address(scheduler)
     if address is None:
         # One thread per worker: LightGBM and the partition work already use a core each (2 jobs × 2 threads on
-        # 2 cores oversubscribe badly). No dashboard: it needs a free port and bokeh.
+        # 2 cores oversubscribe badly). No dashboard: it needs a free port and bokeh. Workers' own logs stay quiet:
+        # a failed task reaches the driver as its exception, which the CLI turns into one line.
         with (
-            LocalCluster(n_workers=settings.get("dask_workers"), threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+            LocalCluster(
+                n_workers=settings.get("dask_workers"),
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                silence_logs=logging.CRITICAL,
+            ) as cluster,
             Client(cluster) as client,
         ):
             yield client
