@@ -59,10 +59,10 @@ def growth(sizes: list[dict], sides: tuple[str, ...]) -> dict:
 
 
 def targets(paths: dict) -> list[dict]:
-    """Each target with the value measured, the rows it was measured at and whether it was met (None: not measured)."""
+    """Each target of the paths run, with the value measured, the rows it was measured at and whether it was met (None: not measured)."""
     out = []
-    for name, path, at, key, op, limit in TARGETS:
-        done = [s for s in paths.get(path, {}).get("sizes", []) if "error" not in s]
+    for name, path, at, key, op, limit in [t for t in TARGETS if t[1] in paths]:
+        done = [s for s in paths[path]["sizes"] if "error" not in s and key in s]
         if at is not None and done:  # the size nearest the stated one, so a --quick or --sizes run still reads each target
             done = [min(done, key=lambda s: abs(math.log(s["rows"] / at)))]
         for size in done or [None]:
