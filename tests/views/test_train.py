@@ -128,3 +128,20 @@ def test_launching_a_running_job_again_asks_first(train_env):
     finally:
         for run_id in [first, *launched]:
             jobs.cancel(run_id)
+
+
+def test_the_engine_choice_shows_only_with_a_dask_scheduler(train_env, monkeypatch):
+    monkeypatch.delenv("WB_DASK_SCHEDULER", raising=False)
+    at = run()
+    assert "train.engine" not in [s.key for s in at.selectbox]
+    assert yaml.safe_load(at.code[0].value)["engine"] == "local"
+
+    monkeypatch.setenv("WB_DASK_SCHEDULER", "tcp://127.0.0.1:8786")  # not contacted until a dask job runs
+    at = run()
+    assert at.selectbox(key="train.engine").options == ["local", "dask"]
+    at.selectbox(key="train.engine").set_value("dask").run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert yaml.safe_load(at.code[0].value)["engine"] == "dask"
+    at.selectbox(key="train.family").set_value("linear").run()
+    assert any("The dask engine trains gbdt only" in e.value for e in at.error)
+    assert at.button(key="train.launch").disabled
