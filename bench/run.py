@@ -35,6 +35,7 @@ FULL_SIZES = [1_000_000, 4_000_000, 16_000_000]
 # --quick: two small sizes where a process costs under a second (explore), one elsewhere; no pandas_columns side.
 QUICK_SIZES = {"explore": [30_000, 120_000], "diagnostics": [30_000], "report": [30_000], "train": [30_000], "score": [30_000]}
 CHUNK_ROWS = 200_000  # core.score's default chunk, for both scoring sides
+SAMPLE_ROWS = 1_000_000  # train_sample: the rows both sides sample before training (--sample-rows)
 # Per path: the sides measured, and what one measured run is and times.
 PATHS = {
     "explore": (
@@ -48,6 +49,11 @@ PATHS = {
         "python -m core.train (gbdt, temporal split, isotonic, on a tracking store made before) against pd.read_parquet + "
         "lightgbm.train with the same parameters + predict + pred_contrib on 2,000 rows (bench.train --raw); "
         "seconds: the process's wall time",
+    ),
+    "train_sample": (
+        ("ours", "raw"),
+        "as train, with sample_rows (--sample-rows, default 1,000,000) in the job's spec (core.train --spec) against the raw path reading a DuckDB "
+        "reservoir sample of as many rows; run only when named in --paths; seconds: the process's wall time",
     ),
     "diagnostics": (
         ("ours", "raw"),
@@ -66,15 +72,17 @@ PATHS = {
         f"of {CHUNK_ROWS:,} rows (bench.score --raw); seconds: the process's wall time",
     ),
 }
+DEFAULT_PATHS = ["explore", "train", "diagnostics", "report", "score"]
 IN_PROCESS = {"explore", "diagnostics"}  # seconds from the child's own JSON, not its wall time
-AGREE = {"explore": "rows", "train": "rows", "diagnostics": "rows", "score": "positives_flagged"}  # what both sides must agree on
+# What both sides must agree on: groups found, split rows, rows scored, flagged rows (samples differ, so only their total).
+AGREE = {"explore": "rows", "train": "rows", "train_sample": "rows", "diagnostics": "rows", "score": "positives_flagged"}
 
 
 class Context:
     """What the paths share in one benchmark: data roots, a tracking store, logged prediction runs and a registered model."""
 
-    def __init__(self, data_dir: Path, folder: Path, calls: int, child_env: dict):
-        self.data_dir, self.folder, self.calls = data_dir, folder, calls
+    def __init__(self, data_dir: Path, folder: Path, calls: int, child_env: dict, sample_rows: int = SAMPLE_ROWS):
+        self.data_dir, self.folder, self.calls, self.sample_rows = data_dir, folder, calls, sample_rows
         uri = f"sqlite:///{folder}/mlruns/mlflow.db"
         self.env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false", **child_env}
         self.made: dict = {}
@@ -139,11 +147,14 @@ def commands(path: str, rows: int, ctx: Context, sizes: list[int], sides: tuple[
         calls = {"ours": ctx.calls, "raw": ctx.calls}
         return {side: (lambda i, s=side: ([PY, "-m", "bench.explore", "--once", s, str(root), "--calls", str(calls.get(s, 2))], env, None))
                 for side in sides}  # fmt: skip
-    if path == "train":
-        from bench.train import argv
+    if path in ("train", "train_sample"):
+        from bench.train import argv, sample_spec
 
         features = ctx.features(rows)
-        return {side: (lambda i, s=side: (argv(s, root, features), env, None)) for side in ("ours", "raw")}
+        spec, sample = None, None
+        if path == "train_sample":
+            spec, sample = sample_spec(ctx.folder / "sample_spec.yaml", ctx.sample_rows), ctx.sample_rows
+        return {side: (lambda i, s=side: (argv(s, root, features, spec, sample), env, None)) for side in ("ours", "raw")}
     if path in ("diagnostics", "report"):
         run = ctx.predictions_run(rows)
         out = ctx.folder / "reports"
@@ -195,15 +206,18 @@ def measure_size(path: str, rows: int, ctx: Context, plan: tuple[list[int], tupl
         result["failed_sides"] = failed
     if path in AGREE:  # both sides did the same work: same groups, split rows or flagged rows
         key = AGREE[path]
-        result["agree"] = {key: [last[side].get(key) for side in done], "equal": len({json.dumps(last[s].get(key)) for s in done}) == 1}
+        found = [last[side].get(key) for side in done]
+        if path == "train_sample":
+            found = [sum(rows.values()) for rows in found]
+        result["agree"] = {key: found, "equal": len({json.dumps(f) for f in found}) == 1}
     return result
 
 
-def run(plan: dict[str, tuple[list[int], tuple[str, ...]]], repeat: int, data_dir: Path, calls: int, child_env: dict) -> dict:
+def run(plan: dict, repeat: int, data_dir: Path, calls: int, child_env: dict, sample_rows: int = SAMPLE_ROWS) -> dict:
     """Every path of the plan (path -> sizes, sides) at each of its sizes; the results as written to JSON."""
     results, began = {}, time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench-run-") as tmp:
-        ctx = Context(data_dir, Path(tmp), calls, child_env)
+        ctx = Context(data_dir, Path(tmp), calls, child_env, sample_rows)
         for path, (sizes, sides) in plan.items():
             entries, path_began = [], time.perf_counter()
             for rows in sizes:
@@ -224,7 +238,7 @@ def plan_for(paths: list[str], sizes: list[int] | None, quick: bool) -> dict:
     """path -> (sizes, sides): --sizes for every path when given, else the mode's sizes; --quick leaves out pandas_columns."""
     plan = {}
     for path in paths:
-        chosen = sizes or (QUICK_SIZES[path] if quick else FULL_SIZES)
+        chosen = sizes or (QUICK_SIZES.get(path, [30_000]) if quick else FULL_SIZES)
         sides = tuple(s for s in PATHS[path][0] if not (quick and s == "pandas_columns"))
         plan[path] = (sorted(set(chosen)), sides)
     return plan
@@ -235,9 +249,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, 3 calls per explore process; under 3 min")
     parser.add_argument("--sizes", type=int, nargs="+", help=f"rows per size (default {FULL_SIZES})")
-    parser.add_argument("--paths", nargs="+", choices=list(PATHS), default=list(PATHS))
+    parser.add_argument("--paths", nargs="+", choices=list(PATHS), default=DEFAULT_PATHS, help=f"default: {' '.join(DEFAULT_PATHS)}")
     parser.add_argument("--repeat", type=int, default=3, help="measured runs of each side per size, in turns (>= 3 for a median)")
     parser.add_argument("--out", type=Path, help="JSON to write (default bench/results.json; with --quick bench/out/results_quick.json)")
+    parser.add_argument("--sample-rows", type=int, default=SAMPLE_ROWS, help="rows the train_sample path samples")
     parser.add_argument("--data-dir", type=Path, default=OUT, help="folder of the root_<rows> demo datasets")
     args = parser.parse_args(argv)
     plan = plan_for(args.paths, args.sizes, args.quick)
@@ -247,10 +262,10 @@ def main(argv: list[str] | None = None) -> int:
     # --quick: OpenMP threads sleep instead of spinning when they wait, so LightGBM on a busy shared machine does not slow to a
     # crawl (a 30,000-row fit took 50 s instead of 2 s under another LightGBM); both sides get it. The full mode keeps defaults.
     child_env = {"OMP_WAIT_POLICY": "PASSIVE"} if args.quick else {}
-    measured_ = run(plan, args.repeat, args.data_dir, 3 if args.quick else 5, child_env)
+    measured_ = run(plan, args.repeat, args.data_dir, 3 if args.quick else 5, child_env, args.sample_rows)
     result = {"machine": {**summary.machine(), "load_before": load, "load_after": os.getloadavg()}, "started": started,
               "mode": "quick" if args.quick else "full", "sizes": {path: sizes for path, (sizes, _) in plan.items()},
-              "repeat": args.repeat, "child_env": child_env, **measured_}  # fmt: skip
+              "repeat": args.repeat, "sample_rows": args.sample_rows, "child_env": child_env, **measured_}  # fmt: skip
     result["targets"] = summary.targets(result["paths"])
     print()
     print(summary.table(result["paths"]))

@@ -30,8 +30,9 @@ TARGETS = "targets: AUC gap <= 0.01, ECE <= 0.01, wall ours/raw <= 1.5, RSS ours
 STAGE = re.compile(r"^\[\s*([\d.]+)s\] (.*)$")
 
 
-def raw(root: Path, features: list[str]) -> dict:
-    """The analyst's path: read the columns, category-code the text, split by time, fit, predict, explain."""
+def raw(root: Path, features: list[str], sample_rows: int | None = None) -> dict:
+    """The analyst's path: read the columns (a DuckDB reservoir sample of them with sample_rows), category-code the text,
+    split by time, fit, predict, explain."""
     import lightgbm as lgb
     import numpy as np
     import pandas as pd
@@ -43,7 +44,14 @@ def raw(root: Path, features: list[str]) -> dict:
         stages.append((round(time.perf_counter() - began, 1), message))
         print(f"[{stages[-1][0]:7.1f}s] {message}", file=sys.stderr, flush=True)
 
-    frame = pd.read_parquet(root / "demo", columns=[*features, "event_time", "converted"])
+    wanted = [*features, "event_time", "converted"]
+    if sample_rows:
+        import duckdb
+
+        sql = f"SELECT {', '.join(wanted)} FROM read_parquet(?, hive_partitioning=true) USING SAMPLE reservoir({int(sample_rows)} ROWS) REPEATABLE (0)"
+        frame = duckdb.execute(sql, [f"{root}/demo/**/*.parquet"]).df()
+    else:
+        frame = pd.read_parquet(root / "demo", columns=wanted)
     for column in features:
         if not pd.api.types.is_numeric_dtype(frame[column]):
             frame[column] = frame[column].astype("category")
@@ -168,11 +176,30 @@ def make_store(env: dict) -> None:
                    env=env, cwd=PROJECT, check=True, capture_output=True)  # fmt: skip
 
 
-def argv(side: str, root: Path, features: list[str]) -> list[str]:
-    """The command running one side once: ours (the training job) or raw (`-m bench.train --raw`)."""
+def sample_spec(path: Path, sample_rows: int) -> Path:
+    """Writes the job's TrainSpec with sample_rows set as YAML at path (for `core.train --spec`)."""
+    import dataclasses
+
+    from core.train import parse_args
+
+    spec, _ = parse_args(JOB)
+    path.write_text(dataclasses.replace(spec, sample_rows=sample_rows).to_yaml())
+    return path
+
+
+def argv(side: str, root: Path, features: list[str], spec: Path | None = None, sample_rows: int | None = None) -> list[str]:
+    """The command running one side once: ours (the training job, from `spec` if given) or raw (`-m bench.train --raw`)."""
     if side == "ours":
-        return [sys.executable, "-m", "core.train", *JOB]
-    return [sys.executable, "-m", "bench.train", "--raw", str(root), *features]
+        return [sys.executable, "-m", "core.train", *(["--spec", str(spec)] if spec else JOB)]
+    return [
+        sys.executable,
+        "-m",
+        "bench.train",
+        "--raw",
+        str(root),
+        *features,
+        *(["--sample-rows", str(sample_rows)] if sample_rows else []),
+    ]
 
 
 def bench(rows: int, repeat: int = 3) -> dict:
@@ -255,9 +282,10 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3, help="pairs of (job, raw) runs; times are medians")
     parser.add_argument("--raw", nargs="+", metavar=("ROOT", "FEATURE"), help=argparse.SUPPRESS)
+    parser.add_argument("--sample-rows", type=int, help=argparse.SUPPRESS)  # with --raw: a reservoir sample of this many rows
     args = parser.parse_args()
     if args.raw:
-        print(json.dumps(raw(Path(args.raw[0]), args.raw[1:])))
+        print(json.dumps(raw(Path(args.raw[0]), args.raw[1:], args.sample_rows)))
         return
     OUT.mkdir(parents=True, exist_ok=True)
     result = bench(args.rows, args.repeat)
