@@ -262,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     # --quick: OpenMP threads sleep instead of spinning when they wait, so LightGBM on a busy shared machine does not slow to a
     # crawl (a 30,000-row fit took 50 s instead of 2 s under another LightGBM); both sides get it. The full mode keeps defaults.
     child_env = {"OMP_WAIT_POLICY": "PASSIVE"} if args.quick else {}
-    measured_ = run(plan, args.repeat, args.data_dir, 3 if args.quick else 5, child_env, args.sample_rows)
+    measured_ = run(plan, args.repeat, args.data_dir, 3 if args.quick else 15, child_env, args.sample_rows)
     result = {"machine": {**summary.machine(), "load_before": load, "load_after": os.getloadavg()}, "started": started,
               "mode": "quick" if args.quick else "full", "sizes": {path: sizes for path, (sizes, _) in plan.items()},
               "repeat": args.repeat, "sample_rows": args.sample_rows, "child_env": child_env, **measured_}  # fmt: skip
