@@ -52,9 +52,10 @@ def fit(spec: TrainSpec, prep: Prepared, params: dict, log: Log, calibrate: bool
     valid_raw is the model's score on the valid split when calibrating computed it, else None.
     """
     family = models.family(spec.model.family)
-    X = prep.frame[prep.features]
     train, valid = prep.labels == "train", prep.labels == "valid"
-    X_train, y_train = X[train], prep.y[train]
+    # Rows and columns in one take each: a column selection first would copy every row once more (~0.2 s at 1M rows).
+    X_train, y_train = prep.frame.loc[train, prep.features], prep.y[train]
+    X_valid = prep.frame.loc[valid, prep.features]
     estimator = family.build(params, spec)
     if spec.imbalance.method == "scale_pos_weight" and "scale_pos_weight" in estimator.get_params():
         estimator.set_params(scale_pos_weight=float((y_train == 0).sum() / max(y_train.sum(), 1)))
@@ -65,10 +66,10 @@ def fit(spec: TrainSpec, prep: Prepared, params: dict, log: Log, calibrate: bool
         model = PriorCorrection(estimator, spec.imbalance.undersample_rate)
         log(f"undersampled negatives to {spec.imbalance.undersample_rate:.0%}: {len(y_train):,} training rows")
     log(f"fitting {family.NAME} on {len(y_train):,} rows", 0.3)
-    model.fit(X_train, y_train, eval_set=(X[valid], prep.y[valid]), **fit_kwargs)
+    model.fit(X_train, y_train, eval_set=(X_valid, prep.y[valid]), **fit_kwargs)
     final, valid_raw = model, None
     if calibrate and spec.calibration != "none":
-        valid_raw = model.predict_proba(X[valid])[:, 1]
+        valid_raw = model.predict_proba(X_valid)[:, 1]
         final = calibrate_on_scores(model, valid_raw, prep.y[valid], spec.calibration)
         log(f"calibrated ({spec.calibration}) on {int(valid.sum()):,} valid rows", 0.6)
     return estimator, model, final, valid_raw
@@ -204,11 +205,11 @@ def train(spec: TrainSpec, run_id: str | None = None, log: Log | None = None, re
 
 
 def _evaluate_and_log(spec, prep: Prepared, estimator, model, final, valid_raw, folder: Path, log: Log, check=None) -> dict:
-    X = prep.frame[prep.features]
     test = prep.labels == "test"
+    X_test = prep.frame.loc[test, prep.features]  # one take: not every row's features copied first
     raw = {
-        "valid": model.predict_proba(X[prep.labels == "valid"])[:, 1] if valid_raw is None else valid_raw,
-        "test": model.predict_proba(X[test])[:, 1],
+        "valid": model.predict_proba(prep.frame.loc[prep.labels == "valid", prep.features])[:, 1] if valid_raw is None else valid_raw,
+        "test": model.predict_proba(X_test)[:, 1],
     }
     scores = {part: (prep.y[prep.labels == part], calibrated_scores(final, raw[part])) for part in raw}
     predictions = pd.DataFrame(
@@ -220,9 +221,9 @@ def _evaluate_and_log(spec, prep: Prepared, estimator, model, final, valid_raw, 
         predictions[column] = prep.frame.loc[test, column].to_numpy()
     importance = pd.DataFrame({"feature": prep.features, "importance": estimator.feature_importances_})
     shap_rows = settings.get("shap_rows")
-    shap_frame = explanation(estimator, X[test], shap_rows, spec.seed) if shap_rows and hasattr(estimator, "contributions") else None
+    shap_frame = explanation(estimator, X_test, shap_rows, spec.seed) if shap_rows and hasattr(estimator, "contributions") else None
     rows = {part: int((prep.labels == part).sum()) for part in ("train", "valid", "test")}
-    return log_results(scores, predictions, importance, shap_frame, final, X[test].head(5), rows, folder, log, prep.types, check)
+    return log_results(scores, predictions, importance, shap_frame, final, X_test.head(5), rows, folder, log, prep.types, check)
 
 
 def model_code(folder: Path) -> list[str]:

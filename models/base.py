@@ -37,6 +37,15 @@ def as_categorical(column: pd.Series, levels: list[str]) -> pd.Categorical:
     return pd.Categorical.from_codes(np.append(mapped, -1)[codes], categories=levels)
 
 
+def with_levels(column: pd.Series) -> tuple[pd.Categorical, list[str]]:
+    """`as_categorical(column, text_levels(column))` and those levels, from one factorize of the column."""
+    codes, uniques = pd.factorize(column)
+    text = as_text(pd.Series(uniques, dtype=object))
+    levels = sorted(text.dropna().unique())
+    mapped = pd.Index(levels, dtype=object).get_indexer(text)
+    return pd.Categorical.from_codes(np.append(mapped, -1)[codes], categories=levels), levels
+
+
 def text_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """Every column as text, missing as its own level: what the encoders of linear and forest see."""
     return frame.apply(as_text).fillna("(missing)")

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from models import Param
-from models.base import TabularClassifier, as_categorical, as_float, text_levels
+from models.base import TabularClassifier, as_categorical, as_float, with_levels
 
 NAME = "gbdt"
 PARAMS = (
@@ -50,7 +50,8 @@ class GBDTClassifier(TabularClassifier):
     def fit(self, X: pd.DataFrame, y, eval_set=None, callbacks=(), eval_metric=None):
         self._remember_columns(X)
         self.booster_names_ = [f"f{i}" for i in range(len(self.feature_names_in_))]
-        self.categories_ = {c: text_levels(X[c]) for c in self.categorical_}
+        coded = {c: with_levels(X[c]) for c in self.categorical_}  # the levels and the training codes in one pass
+        self.categories_ = {c: levels for c, (_, levels) in coded.items()}
         self.model_ = lgb.LGBMClassifier(
             n_estimators=self.n_estimators,
             learning_rate=self.learning_rate,
@@ -74,16 +75,22 @@ class GBDTClassifier(TabularClassifier):
             fit_args["callbacks"].append(lgb.early_stopping(self.early_stopping_rounds, verbose=False))
         internal = dict(zip(self.feature_names_in_, self.booster_names_, strict=True))
         categorical = [internal[c] for c in self.categorical_]
-        self.model_.fit(self._prepare(X), np.asarray(y), categorical_feature=categorical or "auto", **fit_args)
+        training = self._prepare(X, {c: values for c, (values, _) in coded.items()})
+        self.model_.fit(training, np.asarray(y), categorical_feature=categorical or "auto", **fit_args)
         return self
 
-    def _prepare(self, X: pd.DataFrame) -> pd.DataFrame:
+    def _prepare(self, X: pd.DataFrame, coded: dict | None = None) -> pd.DataFrame:
         """The booster's input: categories over the fitted levels, numbers as float64, columns under booster names."""
         names = getattr(self, "booster_names_", self.feature_names_in_)  # models logged before booster names used their own
+        coded = coded or {}
         out = {}
         for column, name in zip(self.feature_names_in_, names, strict=True):
-            out[name] = as_categorical(X[column], self.categories_[column]) if column in self.categories_ else as_float(X[column])
-        return pd.DataFrame(out, index=X.index)
+            if column in self.categories_:
+                out[name] = coded[column] if column in coded else as_categorical(X[column], self.categories_[column])
+            else:
+                out[name] = as_float(X[column])
+        # copy=False: LightGBM makes its own array from the frame, so stacking the numbers into one block first is waste.
+        return pd.DataFrame(out, index=X.index, copy=False)
 
     @property
     def feature_importances_(self) -> np.ndarray:

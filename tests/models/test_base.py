@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.base import as_categorical, as_text, text_levels
+from models.base import as_categorical, as_text, text_levels, with_levels
 
 COLUMNS = [
     pd.Series(["a", "b", None, "a"]),
@@ -29,3 +29,11 @@ def test_levels_and_codes_match_converting_every_value_to_text(column):
 def test_unknown_and_missing_values_become_missing_even_with_no_levels():
     assert as_categorical(pd.Series(["a", None]), []).isna().all()
     assert list(as_categorical(pd.Series(["b", "q", None, "a"]), ["a", "b"]).codes) == [1, -1, -1, 0]
+
+
+def test_with_levels_is_as_categorical_over_text_levels_in_one_pass():
+    column = pd.Series(["b", None, "a", "b", 1, "1"], dtype=object)
+    values, levels = with_levels(column)
+    assert levels == text_levels(column) == ["1", "a", "b"]
+    assert values.equals(as_categorical(column, levels))
+    assert values.codes.tolist() == [2, -1, 1, 2, 0, 0]
