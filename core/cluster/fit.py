@@ -168,8 +168,12 @@ def fit_dask(con, spec, params: dict, prep, log, scheduler: str | None = None) -
             model_wrap = spec.imbalance.undersample_rate
             log(f"undersampled negatives to {spec.imbalance.undersample_rate:.0%}")
         categorical = list(estimator.categorical_)
-        uniques = dask.compute(*[train_raw[c].unique(split_out=1) for c in categorical])
-        estimator.categories_ = {c: text_levels(pd.Series(np.asarray(u, dtype=object))) for c, u in zip(categorical, uniques, strict=True)}
+        found = frames.each_partition(train_raw, frames.distinct_values, categorical) if categorical else []
+        uniques = {
+            c: pd.unique(np.concatenate([np.asarray(f[c], dtype=object) for f in found] or [np.array([], dtype=object)]))
+            for c in categorical
+        }
+        estimator.categories_ = {c: text_levels(pd.Series(uniques[c], dtype=object)) for c in categorical}
         train = train_raw.map_partitions(booster_input, estimator, meta=booster_input(train_raw._meta, estimator)).persist()
         X, y = train[estimator.booster_names_], train[frames.TARGET]
         log(f"fitting gbdt on the cluster ({estimator.n_estimators} rounds; cut at the best valid round afterwards)", 0.3)

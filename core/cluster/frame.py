@@ -138,6 +138,19 @@ def _in_bins(part: pd.DataFrame, wanted: list[tuple[int, int]], stratified: bool
     return pd.DataFrame({"group": group[keep], "u": u[keep]})
 
 
+def _class_counts(part: pd.DataFrame) -> np.ndarray:
+    return np.bincount(part[TARGET].to_numpy(dtype=np.int64), minlength=2)
+
+
+def _split_counts(part: pd.DataFrame) -> np.ndarray:
+    cells = part[SPLIT].to_numpy(dtype=np.int64) * 2 + part[TARGET].to_numpy(dtype=np.int64)
+    return np.bincount(cells, minlength=6).reshape(3, 2)
+
+
+def distinct_values(part: pd.DataFrame, columns: list[str]) -> dict:
+    return {c: pd.unique(part[c].dropna()) for c in columns}
+
+
 # -- on the driver ---------------------------------------------------------------------------------------------------
 
 
@@ -303,17 +316,25 @@ def check_spec(spec) -> None:
         raise SpecError("The dask engine trains on every row; drop sample_rows (or set it to 0) or use --engine local.")
 
 
+def each_partition(frame, function, *args) -> list:
+    """`function(partition, *args)` of every partition, gathered: small per-partition answers combined on the driver
+    (dask's value_counts, groupby and unique start a P2P shuffle, which hung here under load)."""
+    import dask
+
+    return list(dask.compute(*[dask.delayed(function)(part, *args) for part in frame.to_delayed()]))
+
+
 def split_frame(con, spec, keyed, rows: int):
     """(frame with `__split`, rows per part as the CLI reports them, positives per part)."""
     plan = SplitPlan(spec.split.kind, spec.time_column)
     if spec.split.kind == "temporal":
         plan.cutoffs = time_cutoffs(con, spec, rows)
     else:
-        sizes = keyed[TARGET].value_counts().compute()
-        plan.thresholds = hash_thresholds(keyed, spec, {int(g): int(s) for g, s in sizes.items()})
+        sizes = np.sum(each_partition(keyed, _class_counts), axis=0)
+        plan.thresholds = hash_thresholds(keyed, spec, {g: int(s) for g, s in enumerate(sizes) if s})
     meta = keyed._meta.assign(**{SPLIT: pd.Series([], dtype="int8")})
     labelled = keyed.map_partitions(split_part, plan, spec.seed, meta=meta)
-    table = labelled.groupby(SPLIT)[TARGET].agg(["count", "sum"]).compute()
-    counts = {part: int(table["count"].get(code, 0)) for code, part in enumerate(PARTS)}
-    positives = {part: int(table["sum"].get(code, 0)) for code, part in enumerate(PARTS)}
+    table = np.sum(each_partition(labelled, _split_counts), axis=0)  # part x class
+    counts = {part: int(table[code].sum()) for code, part in enumerate(PARTS)}
+    positives = {part: int(table[code, 1]) for code, part in enumerate(PARTS)}
     return labelled, counts, positives

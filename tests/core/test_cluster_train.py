@@ -158,9 +158,9 @@ def test_a_dask_run_is_an_ordinary_run_with_the_local_splits(temporal_pair, trai
 
 
 @pytest.mark.slow
-def test_stratified_on_a_local_cluster_keeps_the_class_ratio_per_split(train_env, monkeypatch):
-    monkeypatch.delenv("WB_DASK_SCHEDULER", raising=False)  # the engine starts its own LocalCluster
-    monkeypatch.setenv("WB_DASK_WORKERS", "2")
+def test_stratified_keeps_the_local_row_counts_and_class_ratio_per_split(train_env, on_cluster):
+    # The module's cluster: a second LocalCluster started in this process (no WB_DASK_SCHEDULER) hung in its first
+    # compute with no worker processes, twice; alone it passes (a job process holds one cluster).
     args = [*DEMO_ARGS, *FAST, "--split", "stratified"]
     code_local, local, _ = cli(args)
     code, found, err = cli([*args, "--engine", "dask"])
@@ -168,7 +168,8 @@ def test_stratified_on_a_local_cluster_keeps_the_class_ratio_per_split(train_env
     assert found["rows"] == local["rows"]
     positives = [pd.read_parquet(artifact(r["run_id"], "predictions.parquet"))["y"].sum() for r in (local, found)]
     assert abs(positives[0] - positives[1]) <= 2
-    assert found["metrics"]["roc_auc"] == pytest.approx(local["metrics"]["roc_auc"], abs=0.03)
+    # Different test rows (each engine draws its own): ~150 positives put a standard error of ~0.025 on each AUC.
+    assert found["metrics"]["roc_auc"] == pytest.approx(local["metrics"]["roc_auc"], abs=0.08)
 
 
 @pytest.fixture
