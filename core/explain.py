@@ -11,6 +11,7 @@ import pandas as pd
 
 from core.errors import DataError
 
+ROW_KEY = "row"  # the key predictions.parquet and shap.parquet share
 PREFIX = "shap."
 BASE = "shap._base"
 MISSING = "(missing)"
@@ -24,6 +25,13 @@ NOTES = {
     "hashed_sgd": "No SHAP values for hashed SGD: hashed tokens of different columns share weights (collisions), "
     "so a contribution per column is not defined.",
 }
+
+
+def explanation(estimator, X: pd.DataFrame, rows: int, seed: int) -> pd.DataFrame:
+    """A sample of test rows with `row` (their key), their feature values and `shap.<feature>` contributions."""
+    sample = X.sample(min(rows, len(X)), random_state=seed) if len(X) else X
+    contributions = estimator.contributions(sample)
+    return pd.concat([sample.reset_index(names=ROW_KEY), contributions.add_prefix(PREFIX).reset_index(drop=True)], axis=1)
 
 
 def features(shap: pd.DataFrame) -> list[str]:

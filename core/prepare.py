@@ -11,6 +11,7 @@ import pandas as pd
 
 from core import data, demo
 from core.errors import DataError, SpecError
+from core.explain import ROW_KEY
 from core.progress import Log
 from core.spec import TrainSpec
 from core.split import split_labels
@@ -19,7 +20,6 @@ from core.validate import dropped, validate
 
 SEGMENT_MAX_LEVELS = 50
 # Names the run's files give their own columns: `row` keys predictions and SHAP rows, the others are prediction columns.
-ROW_KEY = "row"
 PREDICTION_COLUMNS = (ROW_KEY, "y", "score", "score_raw", "time")
 
 

@@ -30,7 +30,8 @@ import models
 from core import data, jobs, metrics, naming, settings, stream, tracking
 from core.cli import crashed, describe, leave
 from core.errors import DataError, JobError, SpecError, WorkbenchError, failed
-from core.prepare import ROW_KEY, Prepared, connect_and_prepare
+from core.explain import explanation
+from core.prepare import Prepared, connect_and_prepare
 from core.progress import Log
 from core.search import search
 from core.signature import INPUT_TYPES, model_signature
@@ -73,13 +74,6 @@ def fit(spec: TrainSpec, prep: Prepared, params: dict, log: Log, calibrate: bool
         final = calibrate_on_scores(model, valid_raw, prep.y[valid], spec.calibration)
         log(f"calibrated ({spec.calibration}) on {int(valid.sum()):,} valid rows", 0.6)
     return estimator, model, final, valid_raw
-
-
-def explanation(estimator, X: pd.DataFrame, rows: int, seed: int) -> pd.DataFrame:
-    """A sample of test rows with their feature values and `shap.<feature>` contributions."""
-    sample = X.sample(min(rows, len(X)), random_state=seed) if len(X) else X
-    contributions = estimator.contributions(sample)
-    return pd.concat([sample.reset_index(names=ROW_KEY), contributions.add_prefix("shap.").reset_index(drop=True)], axis=1)
 
 
 def fingerprint(con, spec: TrainSpec, prep: Prepared, rows: int) -> dict:

@@ -16,6 +16,7 @@ from core import data, settings
 from core.cluster import frame as frames
 from core.cluster.client import cluster_client, scheduler_address
 from core.errors import JobError
+from core.explain import explanation
 from models import gbdt
 from models.base import text_levels
 from models.calibrated import calibrate_on_scores, calibrated_scores
@@ -134,8 +135,6 @@ def fit_dask(con, spec, params: dict, prep, log, scheduler: str | None = None) -
     """Fits gbdt on a dask cluster. Returns (scores, predictions, importance, shap_frame, final, example, rows)."""
     import dask
     from lightgbm import DaskLGBMClassifier
-
-    from core.train import explanation  # imported here: core.train imports this module
 
     frames.check_spec(spec)
     frames.require_parquet(data.resolve(con, spec.dataset))

@@ -207,7 +207,7 @@ def test_figures_build_with_the_expected_traces(shap):
 
 
 def test_lightgbm_waterfall_ends_at_the_models_raw_log_odds():
-    from core.train import explanation
+    from core.explain import explanation
     from models.gbdt import GBDTClassifier
 
     rng = np.random.default_rng(0)
