@@ -186,7 +186,7 @@ def score(
     cut, cut_from = scorer.threshold(threshold)  # before loading the model: a missing threshold fails fast
     cols = data.columns(con, ds)
     inputs, keys = plan(cols, scorer, keys, ds.name)
-    total = _row_count(con, ds, cols, filters)
+    total = row_count(con, ds, cols, filters)
     named = f"{scorer.name} v{scorer.version}" if scorer.version else model
     log(f"scoring {ds.name} ({f'{total:,} rows' if total is not None else 'rows unknown'}) with {named}, threshold {cut:g} ({cut_from}); keys: {', '.join(keys) or 'none'}")  # fmt: skip
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -206,10 +206,10 @@ def score(
             rows += len(scores)
             flagged += int(decision.sum())
             log(f"scored {rows:,}{f' of {total:,}' if total else ''} rows, {flagged:,} flagged", force=False)
-            if _stopped:  # a stop that some library caught on its way through: stop here all the same
-                raise SystemExit(128 + _stopped[0])
+            if stopped:  # a stop that some library caught on its way through: stop here all the same
+                raise SystemExit(128 + stopped[0])
         if writer is None:  # no rows: still a file with the columns, so downstream readers see the schema
-            writer = pq.ParquetWriter(partial, _empty_schema(con, ds, keys))
+            writer = pq.ParquetWriter(partial, empty_schema(con, ds, keys))
         writer.close()
         writer = None
         os.replace(partial, out)
@@ -220,6 +220,11 @@ def score(
         partial.unlink(missing_ok=True)
     seconds = time.perf_counter() - began
     log(f"wrote {rows:,} rows ({flagged:,} flagged) to {out} in {seconds:.1f} s ({rows / max(seconds, 1e-9):,.0f} rows/s)")
+    return outcome(model, scorer, cut, cut_from, rows, flagged, keys, out, seconds)
+
+
+def outcome(model: str, scorer: Scorer, cut, cut_from, rows: int, flagged: int, keys, out: Path, seconds: float) -> dict:
+    """The JSON a finished scoring prints last (either engine)."""
     return {
         "status": "FINISHED",
         "model": model,
@@ -236,7 +241,7 @@ def score(
     }
 
 
-def _row_count(con, ds, cols: dict[str, str], filters: Sequence[Filter]) -> int | None:
+def row_count(con, ds, cols: dict[str, str], filters: Sequence[Filter]) -> int | None:
     """Rows to score, for progress: parquet answers from its footers; CSV would need a whole extra scan."""
     if ds.format != "parquet":
         return None
@@ -248,7 +253,7 @@ def _row_count(con, ds, cols: dict[str, str], filters: Sequence[Filter]) -> int 
         raise DataError(f"Cannot read dataset {ds.name!r}: {str(err).strip().splitlines()[0]}") from None
 
 
-def _empty_schema(con, ds, keys: Sequence[str]) -> pa.Schema:
+def empty_schema(con, ds, keys: Sequence[str]) -> pa.Schema:
     src, params = data.source(ds)
     picked = ", ".join(ident(k) for k in keys) or "NULL AS __none"
     stored = con.cursor().sql(f"SELECT {picked} FROM {src} LIMIT 0", params=params).to_arrow_table().schema
@@ -286,11 +291,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-_stopped: list[int] = []  # signals received; checked between chunks too, in case a library swallowed the SystemExit
+stopped: list[int] = []  # signals received; checked between chunks too, in case a library swallowed the SystemExit
 
 
 def _stop(signum, frame):
-    _stopped.append(signum)
+    stopped.append(signum)
     raise SystemExit(128 + signum)
 
 
@@ -299,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("mlflow").setLevel(logging.ERROR)  # keep stderr for our progress lines
     args = parse_args(argv)
     # A scheduler stops jobs with SIGTERM: unwind so score() removes its .partial file.
-    _stopped.clear()
+    stopped.clear()
     previous = signal.signal(signal.SIGTERM, _stop) if threading.current_thread() is threading.main_thread() else None
     try:
         filters = [parse_filter(text) for group in args.filter or [] for text in group]

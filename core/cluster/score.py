@@ -209,8 +209,8 @@ def score(model, dataset, out, keys=None, threshold=None, filters=(), scheduler=
     cut, cut_from = scorer.threshold(threshold)
     cols = data.columns(con, ds)
     inputs, keys = local.plan(cols, scorer, keys, ds.name)
-    total = local._row_count(con, ds, cols, filters)
-    schema = local._empty_schema(con, ds, keys)
+    total = local.row_count(con, ds, cols, filters)
+    schema = local.empty_schema(con, ds, keys)
     needed = list(dict.fromkeys([*keys, *inputs]))
     filtered = [c for c, *_ in filters if c in cols]
     meta = dd.read_parquet(list(ds.files), columns=list(dict.fromkeys([*needed, *filtered])), dtype_backend="pyarrow")._meta
@@ -243,8 +243,8 @@ def score(model, dataset, out, keys=None, threshold=None, filters=(), scheduler=
                     rows, flagged = rows + done["rows"], flagged + done["flagged"]
                     loads[done["pid"]] = loads.get(done["pid"], 0) + done["loaded"]
                     log(f"scored {rows:,} of {total:,} rows, {flagged:,} flagged", force=False)
-                    if local._stopped:  # a stop that a library caught on its way through
-                        raise SystemExit(128 + local._stopped[0])
+                    if local.stopped:  # a stop that a library caught on its way through
+                        raise SystemExit(128 + local.stopped[0])
             except (OSError, pa.ArrowException) as err:
                 raise DataError(f"A partition of dataset {ds.name!r} failed: {data.first_line(err)}") from None
             finally:
@@ -256,18 +256,4 @@ def score(model, dataset, out, keys=None, threshold=None, filters=(), scheduler=
         _remove(folder)
     seconds = time.perf_counter() - began
     log(f"wrote {rows:,} rows ({flagged:,} flagged) to {out}/ in {seconds:.1f} s ({rows / max(seconds, 1e-9):,.0f} rows/s); model loaded {sum(loads.values())} times on {len(loads)} workers")  # fmt: skip
-    return {
-        "status": "FINISHED",
-        "model": model,
-        "name": scorer.name,
-        "version": scorer.version,
-        "run_id": scorer.run_id,
-        "threshold": cut,
-        "threshold_from": cut_from,
-        "rows": rows,
-        "positives_flagged": flagged,
-        "keys": keys,
-        "out": str(out),
-        "seconds": round(seconds, 3),
-        "engine": "dask",
-    }
+    return local.outcome(model, scorer, cut, cut_from, rows, flagged, keys, out, seconds) | {"engine": "dask"}
