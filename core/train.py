@@ -227,15 +227,15 @@ def _evaluate_and_log(spec, prep: Prepared, estimator, model, final, valid_raw, 
 
 
 def model_code(folder: Path) -> list[str]:
-    """What a logged model needs of this repository, staged under `folder`: `models/`, and `core/errors.py` (models
-    raise SpecError). The model is pickled by reference to these modules, so it travels with them and loads where
-    this checkout is not on sys.path (a scheduler's machine, a Dask worker)."""
+    """What a logged model needs of this repository, staged under `folder`: `models/` and `core/`. The model is pickled
+    by reference to these modules, so it travels with them and loads where this checkout is not on sys.path (a
+    scheduler's machine, a Dask worker). All of `core/`, though the model needs only `core.errors`: loading puts the
+    copy first on sys.path, so a process that imports `core` afterwards (a Dask worker that scored and now prepares
+    training data, or a worker spawned from it) must find a whole package there, not a shell of two files."""
     staged = folder / "code"
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    shutil.copytree(settings.PROJECT / "models", staged / "models", ignore=ignore, dirs_exist_ok=True)
-    (staged / "core").mkdir(parents=True, exist_ok=True)
-    for name in ("__init__.py", "errors.py"):
-        shutil.copy2(settings.PROJECT / "core" / name, staged / "core" / name)
+    for package in ("models", "core"):
+        shutil.copytree(settings.PROJECT / package, staged / package, ignore=ignore, dirs_exist_ok=True)
     return [str(staged / "models"), str(staged / "core")]
 
 

@@ -165,3 +165,12 @@ def hostile_env(hostile_root, store, monkeypatch):
 def hostile_runs() -> dict[str, str]:
     """Case name -> a finished gbdt run on it, filled by whichever corpus test trains one first."""
     return {}
+
+
+@pytest.fixture(scope="session")
+def dask_scheduler():
+    """The address of one 2-worker LocalCluster (one thread each, loopback, no dashboard) for the whole session."""
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, host="127.0.0.1") as cluster:
+        yield cluster.scheduler_address

@@ -25,12 +25,9 @@ SAVED = 0.05  # about the demo's conversion rate, so both decisions occur
 
 
 @pytest.fixture(scope="module")
-def scheduler():
-    """The address of a 2-worker LocalCluster (one thread each, no dashboard) shared by the module."""
-    from distributed import LocalCluster
-
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0", host="127.0.0.1") as cluster:
-        yield cluster.scheduler_address
+def scheduler(dask_scheduler):
+    """The session's 2-worker LocalCluster (tests/conftest.py)."""
+    return dask_scheduler
 
 
 @pytest.fixture(scope="module")

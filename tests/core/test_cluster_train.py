@@ -22,12 +22,9 @@ MESSY_FEATURES = ["price[usd]", "a,b", 'col "q"', "{x}: y", "select", "größe m
 
 
 @pytest.fixture(scope="module")
-def cluster():
-    """One LocalCluster of 2 one-thread worker processes (loopback only) for the module."""
-    from distributed import LocalCluster
-
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, host="127.0.0.1") as found:
-        yield found.scheduler_address
+def cluster(dask_scheduler):
+    """The session's LocalCluster of 2 one-thread worker processes (tests/conftest.py)."""
+    return dask_scheduler
 
 
 @pytest.fixture

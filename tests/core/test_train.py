@@ -221,7 +221,8 @@ import mlflow, pandas as pd
 model = mlflow.pyfunc.load_model(sys.argv[1])
 scores = model.predict(pd.read_parquet(sys.argv[2]))
 import models
-print(json.dumps({"scores": pd.DataFrame(scores).iloc[:, -1].tolist(), "models": models.__file__}))
+import core.cluster.frame  # a Dask worker that scored, then prepares training data: `core` is the model's whole copy
+print(json.dumps({"scores": pd.DataFrame(scores).iloc[:, -1].tolist(), "models": models.__file__, "core": core.cluster.frame.__file__}))
 """
 
 
@@ -240,4 +241,5 @@ def test_a_logged_model_loads_and_predicts_where_this_checkout_is_not(train_env,
     assert done.returncode == 0, done.stderr[-3000:]
     found = json.loads(done.stdout.strip().splitlines()[-1])
     assert Path(found["models"]).is_relative_to(local)  # the model's own copy of models/, logged with it
+    assert Path(found["core"]).is_relative_to(local)
     np.testing.assert_allclose(found["scores"], pd.DataFrame(here).iloc[:, -1], rtol=0, atol=1e-12)
