@@ -20,7 +20,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import duckdb
@@ -124,7 +124,9 @@ def read_ahead(chunks: Iterator):
                 ahead = pool.submit(next, chunks, None)
                 yield item
         finally:
-            wait([ahead])  # a generator cannot be closed while it runs
+            # A generator cannot be closed while it runs; wait for every read submitted, not only `ahead`: a SIGTERM
+            # raised inside pool.submit leaves a read queued that `ahead` does not name yet.
+            pool.shutdown(wait=True)
             chunks.close()
 
 
