@@ -14,7 +14,9 @@ from core.sql import Filter, make_filter, parse_filter
 
 SPLITS = ("temporal", "stratified", "random")
 CALIBRATIONS = ("none", "sigmoid", "isotonic")
-IMBALANCE = ("none", "class_weight", "scale_pos_weight", "undersample")
+OVERSAMPLING = ("smote", "borderline_smote", "adasyn")  # imbalanced-learn's samplers, on the training rows only
+IMBALANCE = ("none", "class_weight", "scale_pos_weight", "undersample", *OVERSAMPLING)
+VALIDATIONS = ("holdout", "kfold", "timeseries")
 SEARCH_METRICS = ("roc_auc", "pr_auc", "log_loss")
 ENGINES = ("local", "dask")
 DASK_FAMILIES = ("gbdt",)  # families the dask engine trains
@@ -53,6 +55,13 @@ class Imbalance:
 
 
 @dataclass
+class Validation:
+    kind: str = "holdout"  # holdout: the valid split; kfold: stratified folds of train+valid; timeseries: expanding window
+    folds: int = 5
+    gap: bool = True  # timeseries: leave WB_CONVERSION_DAYS out between a fold's training rows and its block
+
+
+@dataclass
 class TrainSpec:
     dataset: str
     target: str
@@ -65,7 +74,9 @@ class TrainSpec:
     model: Model = field(default_factory=Model)
     search: Search = field(default_factory=Search)
     imbalance: Imbalance = field(default_factory=Imbalance)
-    calibration: str = "none"
+    calibration: str | None = None  # None: isotonic when oversampling (it distorts probabilities), else none
+    validation: Validation = field(default_factory=Validation)
+    learning_curve: bool = False  # metrics against training-set size, logged as learning_curve.parquet
     sample_rows: int | None = None
     seed: int = 0
     segment_columns: list[str] | None = None  # None: every low-cardinality categorical
@@ -105,7 +116,7 @@ class TrainSpec:
             raise SpecError(f"Cannot read spec file {path}: {err.strerror}") from None
 
 
-_NESTED = {"features": Features, "split": Split, "model": Model, "search": Search, "imbalance": Imbalance}
+_NESTED = {"features": Features, "split": Split, "model": Model, "search": Search, "imbalance": Imbalance, "validation": Validation}
 
 
 def _build(kind: type, raw: Any, where: str):
@@ -144,6 +155,8 @@ def _is_names(value: Any) -> bool:
 
 def check(spec: TrainSpec) -> None:
     """Raises SpecError naming the first key whose value cannot be used."""
+    if spec.calibration is None:
+        spec.calibration = "isotonic" if spec.imbalance.method in OVERSAMPLING else "none"
     rules = [
         ("dataset", isinstance(spec.dataset, str) and spec.dataset.strip(), "a dataset name"),
         ("target", isinstance(spec.target, str) and spec.target.strip(), "a column name"),
@@ -167,6 +180,10 @@ def check(spec: TrainSpec) -> None:
         ("seed", isinstance(spec.seed, int), "a whole number"),
         ("experiment", isinstance(spec.experiment, str) and spec.experiment.strip(), "an experiment name"),
         ("engine", spec.engine in ENGINES, f"one of {', '.join(ENGINES)}"),
+        ("validation.kind", spec.validation.kind in VALIDATIONS, f"one of {', '.join(VALIDATIONS)}"),
+        ("validation.folds", _whole(spec.validation.folds) and 2 <= spec.validation.folds <= 20, "a whole number from 2 to 20"),
+        ("validation.gap", isinstance(spec.validation.gap, bool), "true or false"),
+        ("learning_curve", isinstance(spec.learning_curve, bool), "true or false"),
     ]
     for key, ok, expected in rules:
         if not ok:
@@ -177,12 +194,22 @@ def check(spec: TrainSpec) -> None:
         )
     if spec.engine == "dask" and (spec.search.n_trials or spec.search.timeout_s):
         raise SpecError("The dask engine has no parameter search; set search.n_trials to 0 (and no timeout) or use engine local.")
+    if spec.validation.kind == "timeseries" and not spec.time_column:
+        raise SpecError("Time-series validation needs a time column; set time_column or use validation kfold.")
+    if (spec.validation.kind != "holdout" or spec.learning_curve) and spec.engine == "dask":
+        raise SpecError(
+            "The dask engine validates on the holdout split only; use engine local for k-fold, time-series CV or learning curves."
+        )
     if spec.split.kind == "temporal" and not spec.time_column:
         spec.split.kind = "stratified"
 
 
 def _fraction(value: Any, upper: float = 0.5) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < upper
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _positive(value: Any) -> bool:

@@ -35,7 +35,7 @@ from core.prepare import Prepared, connect_and_prepare
 from core.progress import Log
 from core.search import search
 from core.signature import INPUT_TYPES, model_signature
-from core.spec import ENGINES, TrainSpec, flatten
+from core.spec import ENGINES, OVERSAMPLING, TrainSpec, flatten
 from core.validate import first_error
 from models.calibrated import calibrate_on_scores, calibrated_scores
 from models.imbalance import PriorCorrection, undersample
@@ -47,13 +47,14 @@ MODEL_REQUIREMENTS = [
 ]
 
 
-def fit(spec: TrainSpec, prep: Prepared, params: dict, log: Log, calibrate: bool = True, **fit_kwargs):
+def fit(spec: TrainSpec, prep: Prepared, params: dict, log: Log, calibrate: bool = True, rows=None, **fit_kwargs):
     """(estimator, model, final, valid_raw): the model adds the prior correction, the final one calibration.
 
-    valid_raw is the model's score on the valid split when calibrating computed it, else None.
+    `rows`: (train, valid) row masks or positions, default the split's; a fold fits on its own rows this way.
+    valid_raw is the model's score on the valid rows when calibrating computed it, else None.
     """
     family = models.family(spec.model.family)
-    train, valid = prep.labels == "train", prep.labels == "valid"
+    train, valid = rows if rows is not None else (prep.labels == "train", prep.labels == "valid")
     # Rows and columns in one take each: a column selection first would copy every row once more (~0.2 s at 1M rows).
     X_train, y_train = prep.frame.loc[train, prep.features], prep.y[train]
     X_valid = prep.frame.loc[valid, prep.features]
@@ -66,6 +67,11 @@ def fit(spec: TrainSpec, prep: Prepared, params: dict, log: Log, calibrate: bool
         X_train, y_train = X_train[keep], y_train[keep]
         model = PriorCorrection(estimator, spec.imbalance.undersample_rate)
         log(f"undersampled negatives to {spec.imbalance.undersample_rate:.0%}: {len(y_train):,} training rows")
+    if spec.imbalance.method in OVERSAMPLING:  # the training rows only: valid, test and CV blocks stay as observed
+        from models.oversample import oversample
+
+        X_train, y_train = oversample(X_train, y_train, spec.imbalance.method, spec.categorical, spec.seed)
+        log(f"oversampled positives ({spec.imbalance.method}): {len(y_train):,} training rows")
     log(f"fitting {family.NAME} on {len(y_train):,} rows", 0.3)
     model.fit(X_train, y_train, eval_set=(X_valid, prep.y[valid]), **fit_kwargs)
     final, valid_raw = model, None
@@ -159,6 +165,10 @@ def train(spec: TrainSpec, run_id: str | None = None, log: Log | None = None, re
                 )
                 params = search(spec, prep, log)
             mlflow.log_params({f"param.{k}": v for k, v in params.items()})  # after the search: params are immutable
+            if spec.validation.kind != "holdout" or spec.learning_curve:
+                if streaming:
+                    raise SpecError(f"{family.NAME} streams its data: it validates on the holdout split only, without learning curves.")
+                _log_selection(spec, prep, params, folder, log)
             if streaming:
                 scores, predictions, importance, final, example, rows = stream.fit_streaming(con, spec, params, prep, log, folder, resume)
                 _log_fingerprint(fingerprint(con, spec, prep, sum(rows.values())), folder)
@@ -196,6 +206,20 @@ def train(spec: TrainSpec, run_id: str | None = None, log: Log | None = None, re
             except OSError as err:  # a full disk: the run's error says so, and the job's own log keeps the lines
                 if jobs.disk_full(err) is None:
                     raise
+
+
+def _log_selection(spec: TrainSpec, prep: Prepared, params: dict, folder: Path, log: Log) -> None:
+    """Cross-validation (cv.parquet, cv_<metric>_mean/_std) and the learning curve, on the train+valid rows."""
+    if spec.validation.kind != "holdout":
+        from core.selection.cv import cross_validate, cv_summary
+
+        folds = cross_validate(spec, prep, params, log)
+        _log_frame(folds, "cv.parquet", folder)
+        mlflow.log_metrics(cv_summary(folds))
+    if spec.learning_curve:
+        from core.selection.learning import learning_curve
+
+        _log_frame(learning_curve(spec, prep, params, log), "learning_curve.parquet", folder)
 
 
 def _evaluate_and_log(spec, prep: Prepared, estimator, model, final, valid_raw, folder: Path, log: Log, check=None) -> dict:
