@@ -5,7 +5,7 @@ import streamlit as st
 import models
 from core import data, jobs, outcome, prepare, settings, sql, ui
 from core.errors import WorkbenchError
-from core.spec import CALIBRATIONS, ENGINES, IMBALANCE, SEARCH_METRICS, SPLITS, TrainSpec
+from core.spec import CALIBRATIONS, ENGINES, IMBALANCE, SEARCH_METRICS, SPLITS, VALIDATIONS, TrainSpec
 from core.validate import first_error
 
 
@@ -94,7 +94,19 @@ undersample_rate = middle.number_input(
 calibration = right.selectbox(
     "Calibration", CALIBRATIONS, index=CALIBRATIONS.index("isotonic"), key="train.calibration", help="fitted on the valid split only"
 )
-streaming = getattr(family, "STREAMING", False)  # a streamed family learns in one pass: no search
+streaming = getattr(family, "STREAMING", False)  # a streamed family learns in one pass: no search, no folds
+validation = left.selectbox(
+    "Validation",
+    VALIDATIONS if time_column else VALIDATIONS[:2],
+    key="train.validation",
+    disabled=streaming,
+    help="holdout: the valid split · kfold: stratified folds of train+valid · timeseries: expanding window over time, "
+    "with a gap of WB_CONVERSION_DAYS; the final model is fitted on the split as with holdout",
+)
+folds = middle.number_input("Folds", 2, 20, 5, key="train.folds", disabled=streaming or validation == "holdout")
+learning = right.checkbox(
+    "Learning curve", key="train.learning_curve", disabled=streaming, help="metrics at five training-set sizes up to all rows"
+)
 n_trials = left.number_input(
     "Search trials (0 = no search)",
     0,
@@ -137,6 +149,8 @@ def make_spec(exclude: list[str]) -> TrainSpec:
                 "metric": search_metric,
             },
             "calibration": calibration,
+            "validation": {"kind": "holdout" if streaming else validation, "folds": int(folds)},
+            "learning_curve": bool(learning) and not streaming,
             "sample_rows": int(sample_rows) or None,
             "seed": int(seed),
             "experiment": experiment,
