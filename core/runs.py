@@ -129,6 +129,13 @@ def explanation(run_id: str) -> pd.DataFrame | None:
     return pd.read_parquet(path) if path is not None else None
 
 
+def learning_curve(run_id: str) -> pd.DataFrame | None:
+    """The run's learning curve (learning_curve.parquet: fraction, train_rows, fold, part and the five metrics), or None
+    when it was trained without one."""
+    path = _artifact(run_id, "learning_curve.parquet")
+    return pd.read_parquet(path) if path is not None else None
+
+
 @tracking.guarded
 def save_threshold(
     run_id: str, threshold: float, value_tp: float, cost_fp: float, cost_fn: float, capacity: float | None, policy: dict | None = None
