@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint format bench demo chromium
+.PHONY: run test lint format bench bench-selection demo chromium
 
 $(VENV)/.runtime: requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -42,3 +42,13 @@ format: $(VENV)/.dev
 BENCH_ARGS ?=
 bench: $(VENV)/.dev
 	$(PY) -m bench.run $(BENCH_ARGS)
+
+# FLAML for bench.selection lives in its own venv, never in .venv: make bench-selection BENCH_ARGS="--quick" (README, Benchmarks)
+BENCH_VENV := .venv-bench
+$(BENCH_VENV)/.bench: requirements-bench.txt
+	@test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet -r requirements-bench.txt
+	@touch $@
+
+bench-selection: $(VENV)/.dev $(BENCH_VENV)/.bench
+	$(PY) -m bench.selection $(BENCH_ARGS)
