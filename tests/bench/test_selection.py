@@ -102,3 +102,14 @@ def test_targets_hold_at_the_limit_and_are_unmeasured_without_their_part():
     assert found["5-fold CV / one holdout fit (same run)"]["met"] is True
     assert found["peak RSS CV job / holdout job"]["met"] is False
     assert found["leaderboard / sum of its members"]["met"] is None
+
+
+def test_bench_requirements_pin_what_they_share_with_the_runtime_as_it_does():
+    def pins(name: str) -> dict[str, str]:
+        lines = (PROJECT / name).read_text().splitlines()
+        found = [line.split("#")[0].strip() for line in lines if "==" in line.split("#")[0]]
+        return {spec.split("==")[0].split("[")[0].lower(): spec.split("==")[1] for spec in found}
+
+    bench, runtime = pins("requirements-bench.txt"), pins("requirements.txt")
+    assert bench.pop("flaml") == "2.7.0" and "flaml" not in runtime
+    assert bench and all(runtime[name] == version for name, version in bench.items())
