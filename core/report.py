@@ -24,10 +24,12 @@ from core.cli import crashed, leave
 from core.errors import WorkbenchError
 from core.plots import calibration as calibration_plots
 from core.plots import explain as explain_plots
+from core.plots import learning as learning_plots
 from core.plots import over_time as over_time_plots
 from core.plots import overview as overview_plots
 from core.plots import segments as segment_plots
 from core.plots import threshold as threshold_plots
+from core.selection import learning
 
 DRAWING_ONLY = ("roc", "pr", "threshold_curve")  # thinned or very long: figures, not numbers
 
@@ -65,6 +67,7 @@ def figures(numbers: dict, shap: pd.DataFrame | None, run: runs.Run) -> list[tup
         ("Overview · precision–recall", overview_plots.pr_curve(numbers["pr"], headline["pr_auc"], headline["base_rate"])),
         ("Overview · cumulative gain", overview_plots.gain_chart(numbers["gain_lift"])),
         ("Overview · lift", overview_plots.lift_bars(numbers["gain_lift"])),
+        *learning_figures(numbers),
         ("Calibration · reliability", calibration_plots.reliability(numbers["reliability_raw"], numbers["reliability"])),
         ("Threshold · metrics by threshold", threshold_plots.metrics_by_threshold(numbers["threshold_curve"], cut)),
         ("Threshold · profit", threshold_plots.profit_curve(numbers["threshold_curve"], cut)),
@@ -85,6 +88,32 @@ def figures(numbers: dict, shap: pd.DataFrame | None, run: runs.Run) -> list[tup
     return out
 
 
+def learning_tables(curve: pd.DataFrame | None) -> dict:
+    """The run's learning curve and its verdict per metric (columns: metric, still_rising, verdict); none without a curve."""
+    if curve is None:
+        return {}
+    verdicts = pd.DataFrame(
+        [(m, learning.still_rising(curve, m), learning.learning_verdict(curve, m)) for m in learning.METRICS],
+        columns=["metric", "still_rising", "verdict"],
+    )
+    return {"learning_curve": curve, "learning_verdict": verdicts}
+
+
+def learning_figures(numbers: dict) -> list[tuple[str, object]]:
+    """The learning curve by ROC AUC, as the page opens it, when the run has one."""
+    if "learning_curve" not in numbers:
+        return []
+    summary = learning.learning_summary(numbers["learning_curve"], "roc_auc")
+    return [("Overview · learning curve", learning_plots.learning_curves(summary, "roc_auc"))]
+
+
+def learning_section(numbers: dict) -> list[str]:
+    """The verdict words per metric, as the page says them, when the run has a learning curve."""
+    if "learning_verdict" not in numbers:
+        return []
+    return ["<h2>Learning curve: would more data help?</h2>", numbers["learning_verdict"].to_html(index=False, na_rep="—")]
+
+
 def as_html(numbers: dict, shap: pd.DataFrame | None, run: runs.Run) -> str:
     """report.html: every figure and the headline and suggestion tables, plotly.js inlined once (no network needed)."""
     parts = [
@@ -97,6 +126,7 @@ def as_html(numbers: dict, shap: pd.DataFrame | None, run: runs.Run) -> str:
         numbers["calibration"].to_html(index=False, float_format=lambda v: f"{v:.4f}", na_rep="—"),
         "<h2>Threshold suggestions</h2>",
         numbers["threshold_suggestions"].to_html(index=False, float_format=lambda v: f"{v:.4f}", na_rep="—"),
+        *learning_section(numbers),
     ]
     first = True
     for title, fig in figures(numbers, shap, run):
@@ -117,6 +147,7 @@ def write(run_id: str, out: Path, options: diagnose.Options | None = None) -> di
     frame = runs.predictions(run_id)
     shap = runs.explanation(run_id)
     numbers = diagnose.everything(frame, shap, options)
+    numbers.update(learning_tables(runs.learning_curve(run_id)))
     out.mkdir(parents=True, exist_ok=True)
     paths = {"html": out / "report.html", "json": out / "metrics.json"}
     for key, text in (("json", json.dumps(as_json(numbers, run, options), indent=1)), ("html", as_html(numbers, shap, run))):

@@ -1,5 +1,6 @@
 """Learning curves: fractions, row choice, metrics equal to a refit's, the summary and the still-rising rule by hand."""
 
+import html
 import io
 import json
 
@@ -9,7 +10,7 @@ import pandas as pd
 import pytest
 
 import models
-from core import data, metrics, train
+from core import data, metrics, report, train
 from core.prepare import prepare
 from core.progress import Log
 from core.selection import learning
@@ -166,3 +167,18 @@ def test_a_training_run_with_learning_curve_logs_the_artifact(train_env, capsys,
     logged = pd.read_parquet(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="learning_curve.parquet"))
     assert logged["fraction"].unique().tolist() == list(FRACTIONS) and set(logged["part"]) == {"train", "valid"}
     assert "learning curve: fold 1/1" in err
+    # The report writes the same section: the figure, and the page's verdict words for every metric.
+    assert report.main(["--run", run_id, "--out", str(tmp_path / "report")]) == 0
+    capsys.readouterr()
+    page = (tmp_path / "report" / "report.html").read_text()
+    assert "Learning curve: would more data help?" in page and "Overview · learning curve" in page
+    for name in learning.METRICS:
+        assert html.escape(learning_verdict(logged, name)) in page
+    numbers = json.loads((tmp_path / "report" / "metrics.json").read_text())
+    assert len(numbers["learning_curve"]) == len(logged) == 10
+    assert [v["still_rising"] for v in numbers["learning_verdict"]] == [still_rising(logged, m) for m in learning.METRICS]
+
+
+def test_a_run_without_a_curve_gets_no_report_section():
+    assert report.learning_tables(None) == {}
+    assert report.learning_figures({}) == [] and report.learning_section({}) == []
