@@ -4,7 +4,8 @@
     python -m core.train --data demo --target converted --time-column event_time --family gbdt
 
 Progress goes to stderr; the last line of stdout is one JSON object
-`{"run_id", "status", "metrics": {...test split...}, "rows": {"train", "valid", "test"}}`.
+`{"run_id", "status", "metrics": {...test split...}, "rows": {"train", "valid", "test"}}`, plus
+`"cv": {"<metric>_mean", "<metric>_std"}` under k-fold or time-series validation.
 Exit 0 on success, 2 with a one-line message for bad input.
 """
 
@@ -35,7 +36,7 @@ from core.prepare import Prepared, connect_and_prepare
 from core.progress import Log
 from core.search import search
 from core.signature import INPUT_TYPES, model_signature
-from core.spec import ENGINES, OVERSAMPLING, TrainSpec, flatten
+from core.spec import ENGINES, OVERSAMPLING, VALIDATIONS, TrainSpec, flatten
 from core.validate import first_error
 from models.calibrated import calibrate_on_scores, calibrated_scores
 from models.imbalance import PriorCorrection, undersample
@@ -165,10 +166,11 @@ def train(spec: TrainSpec, run_id: str | None = None, log: Log | None = None, re
                 )
                 params = search(spec, prep, log)
             mlflow.log_params({f"param.{k}": v for k, v in params.items()})  # after the search: params are immutable
+            cv = {}
             if spec.validation.kind != "holdout" or spec.learning_curve:
                 if streaming:
                     raise SpecError(f"{family.NAME} streams its data: it validates on the holdout split only, without learning curves.")
-                _log_selection(spec, prep, params, folder, log)
+                cv = _log_selection(spec, prep, params, folder, log)
             if streaming:
                 scores, predictions, importance, final, example, rows = stream.fit_streaming(con, spec, params, prep, log, folder, resume)
                 _log_fingerprint(fingerprint(con, spec, prep, sum(rows.values())), folder)
@@ -184,6 +186,8 @@ def train(spec: TrainSpec, run_id: str | None = None, log: Log | None = None, re
                 estimator, model, final, valid_raw = fit(spec, prep, params, log)
                 jobs.pause("fitted")
                 result = _evaluate_and_log(spec, prep, estimator, model, final, valid_raw, folder, log, unchanged)
+            if spec.validation.kind != "holdout":
+                result["cv"] = {name.removeprefix("cv_"): value for name, value in cv.items()}
             return {"run_id": mlflow.active_run().info.run_id, **result}
         except WorkbenchError as err:
             mlflow.set_tag("wb.error", str(err))
@@ -208,18 +212,23 @@ def train(spec: TrainSpec, run_id: str | None = None, log: Log | None = None, re
                     raise
 
 
-def _log_selection(spec: TrainSpec, prep: Prepared, params: dict, folder: Path, log: Log) -> None:
-    """Cross-validation (cv.parquet, cv_<metric>_mean/_std) and the learning curve, on the train+valid rows."""
+def _log_selection(spec: TrainSpec, prep: Prepared, params: dict, folder: Path, log: Log) -> dict:
+    """Cross-validation (cv.parquet, cv_<metric>_mean/_std) and the learning curve, on the train+valid rows.
+
+    Returns the CV summary ({} for holdout), which the CLI result carries as `cv`."""
+    summary = {}
     if spec.validation.kind != "holdout":
         from core.selection.cv import cross_validate, cv_summary
 
         folds = cross_validate(spec, prep, params, log)
         _log_frame(folds, "cv.parquet", folder)
-        mlflow.log_metrics(cv_summary(folds))
+        summary = cv_summary(folds)
+        mlflow.log_metrics(summary)
     if spec.learning_curve:
         from core.selection.learning import learning_curve
 
         _log_frame(learning_curve(spec, prep, params, log), "learning_curve.parquet", folder)
+    return summary
 
 
 def _evaluate_and_log(spec, prep: Prepared, estimator, model, final, valid_raw, folder: Path, log: Log, check=None) -> dict:
@@ -346,6 +355,9 @@ def parse_args(argv: list[str] | None) -> tuple[TrainSpec, argparse.Namespace]:
     parser.add_argument("--filter", nargs="+", action="append", metavar="'COL OP VALUE'")
     parser.add_argument("--experiment")
     parser.add_argument("--n-trials", type=int)
+    parser.add_argument("--validation", choices=VALIDATIONS, help="holdout (default), kfold (stratified) or timeseries CV")
+    parser.add_argument("--folds", type=int, help="CV folds (default 5)")
+    parser.add_argument("--no-gap", action="store_true", help="timeseries CV: no WB_CONVERSION_DAYS gap before each block")
     parser.add_argument("--engine", choices=ENGINES, help="local (default) or dask: gbdt on a dask.distributed cluster")
     parser.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="dask scheduler (default WB_DASK_SCHEDULER, else a local cluster)")
     parser.add_argument("--resume", metavar="RUN_ID", help="continue a hashed_sgd run from its last checkpoint")
@@ -381,6 +393,9 @@ def parse_args(argv: list[str] | None) -> tuple[TrainSpec, argparse.Namespace]:
         raw.setdefault("search", {})["n_trials"] = args.n_trials
     if args.engine:
         raw["engine"] = args.engine
+    given = {"kind": args.validation, "folds": args.folds, "gap": False if args.no_gap else None}
+    if any(v is not None for v in given.values()):
+        raw["validation"] = {**raw.get("validation", {}), **{k: v for k, v in given.items() if v is not None}}
     if args.scheduler and raw.get("engine", "local") != "dask":
         raise SpecError("--scheduler is for --engine dask (or a spec with engine: dask).")
     return TrainSpec.from_dict(raw), args
