@@ -201,16 +201,8 @@ def paired_bootstrap(
     point = {"challenger": scores(y, a), "champion": scores(y, b) if b is not None else {}}
     lo = hi = {m: np.nan for m in HEADLINE}
     if b is not None:
-        pair = (_Weighted(y, a, cells), _Weighted(y, b, cells))
-        rng = np.random.default_rng(seed)
-        per_block = max(1, block // len(y))
-        diffs = {m: [] for m in HEADLINE}
-        for start in range(0, resamples, per_block):
-            weights = rng.poisson(1.0, (min(per_block, resamples - start), len(y))).astype(float)
-            first, second = (side.statistics(weights) for side in pair)
-            for m in HEADLINE:
-                diffs[m].append(first[m] - second[m])
-        bounds = {m: _percentiles(np.concatenate(d)) for m, d in diffs.items()}
+        drawn = bootstrap_draws(y, {"challenger": a, "champion": b}, resamples, seed, block=block, cells=cells)
+        bounds = {m: _percentiles(drawn["challenger"][m] - drawn["champion"][m]) for m in HEADLINE}
         lo, hi = ({m: v[i] for m, v in bounds.items()} for i in (0, 1))
     rows = []
     for m in HEADLINE:
@@ -219,6 +211,26 @@ def paired_bootstrap(
     table = pd.DataFrame(rows, columns=COMPARE_COLUMNS)
     table.attrs["rows"] = len(y)
     return table
+
+
+def bootstrap_draws(
+    y, named: dict, resamples: int = 200, seed: int = 0, *, block: int = BLOCK_WEIGHTS, cells: int = metrics.BOOTSTRAP_CELLS
+) -> dict[str, dict[str, np.ndarray]]:
+    """Name -> metric -> `resamples` bootstrap values of each named score on the same rows of `y`.
+
+    Every resample gives each row one Poisson(1) weight (seeded) shared by all the scores, so differences of the
+    draws are paired; see paired_bootstrap. NaN where a resample left one class.
+    """
+    sides = {name: _Weighted(y, np.asarray(score, dtype=float), cells) for name, score in named.items()}
+    rng = np.random.default_rng(seed)
+    per_block = max(1, block // len(y))
+    drawn = {name: {m: [] for m in HEADLINE} for name in sides}
+    for start in range(0, resamples, per_block):
+        weights = rng.poisson(1.0, (min(per_block, resamples - start), len(y))).astype(float)
+        for name, side in sides.items():
+            for m, values in side.statistics(weights).items():
+                drawn[name][m].append(values)
+    return {name: {m: np.concatenate(v) for m, v in by.items()} for name, by in drawn.items()}
 
 
 def _percentiles(values: np.ndarray) -> tuple[float, float]:

@@ -54,6 +54,8 @@ def finished() -> pd.DataFrame:
     )
     if "metrics.progress" in runs:  # complete runs only: a job logs progress 1.0 after its last artifact
         runs = runs[runs["metrics.progress"].fillna(1.0) >= 1.0]
+    if "tags.wb.kind" in runs:  # a leaderboard's parent run holds a table, not a model: its children are listed
+        runs = runs[runs["tags.wb.kind"].fillna("") != "leaderboard"]
     if runs.empty:
         return pd.DataFrame(columns=RUN_COLUMNS)
     return pd.DataFrame(

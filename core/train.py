@@ -104,10 +104,19 @@ def _log_frame(frame: pd.DataFrame, name: str, folder: Path) -> None:
     mlflow.log_artifact(str(path))
 
 
-def train(spec: TrainSpec, run_id: str | None = None, log: Log | None = None, resume: bool = False, scheduler: str | None = None) -> dict:
+def train(
+    spec: TrainSpec,
+    run_id: str | None = None,
+    log: Log | None = None,
+    resume: bool = False,
+    scheduler: str | None = None,
+    prepared: tuple | None = None,
+) -> dict:
     """Runs the whole job inside one MLflow run and returns the result the CLI prints.
 
     `scheduler`: the dask scheduler of an `engine: dask` spec (default WB_DASK_SCHEDULER, else a local cluster).
+    `prepared`: (con, Prepared) already read for this spec but its model (a leaderboard reads once for all families);
+    local, non-streaming families only.
     """
     log = log or Log()
     family = models.family(spec.model.family)
@@ -118,9 +127,13 @@ def train(spec: TrainSpec, run_id: str | None = None, log: Log | None = None, re
     # the store costs ~1-2 s); an error in reading surfaces below, inside the run.
     # The files as the first read finds them: a file replaced while the job reads fails the run, not the model.
     unchanged = functools.partial(jobs.same_files, spec.dataset, jobs.dataset_files(spec.dataset))
-    reader = ThreadPoolExecutor(1, thread_name_prefix="prepare")
-    reading = reader.submit(connect_and_prepare, stream.sample_spec(spec) if streaming or on_dask else spec, log)
-    reader.shutdown(wait=False)
+    if prepared is not None and not (streaming or on_dask):
+        reading = Future()
+        reading.set_result(prepared)
+    else:
+        reader = ThreadPoolExecutor(1, thread_name_prefix="prepare")
+        reading = reader.submit(connect_and_prepare, stream.sample_spec(spec) if streaming or on_dask else spec, log)
+        reader.shutdown(wait=False)
     exp = tracking.experiment_id(spec.experiment)
     if resume:
         if not streaming:
