@@ -16,9 +16,14 @@ METRICS = ("roc_auc", "pr_auc", "log_loss", "brier", "ece")
 PROGRESS = (0.2, 0.3)  # the share of a job's progress bar CV moves through: after the search, before the final fit
 
 
+# Families whose fit ignores eval_set: without calibration, their fold fits on every training row. The others early-stop
+# (gbdt) or calibrate members (ensemble) on the eval rows, so a fold must hand them rows of its own.
+IGNORE_EVAL_ROWS = ("linear", "forest")
+
+
 def needs_stop_rows(spec: TrainSpec, params: dict) -> bool:
-    """Whether a fold keeps rows of its own aside: the family early-stops (gbdt) or the scores are calibrated."""
-    return "early_stopping_rounds" in params or spec.calibration != "none"
+    """Whether a fold keeps rows of its own aside: the family uses eval rows (early stopping) or the scores are calibrated."""
+    return spec.model.family not in IGNORE_EVAL_ROWS or "early_stopping_rounds" in params or spec.calibration != "none"
 
 
 def fold_fit(spec: TrainSpec, prep: Prepared, params: dict, train_pos, valid_pos, log, score_train: bool = True):

@@ -15,7 +15,7 @@ import models
 from core import settings, train
 from core.prepare import connect_and_prepare
 from core.progress import Log
-from core.selection.cv import cross_validate, cv_summary, fold_fit
+from core.selection.cv import cross_validate, cv_summary, fold_fit, needs_stop_rows
 from core.selection.folds import fold_positions, inner_split
 from core.spec import TrainSpec, Validation
 from models.calibrated import calibrated_scores
@@ -55,15 +55,19 @@ def prepare(spec, demo_root, monkeypatch):
     return prep, models.resolve_params(models.family(spec.model.family), spec.model.params)
 
 
-@pytest.mark.parametrize("kind", ["kfold", "timeseries"])
-def test_linear_cv_equals_sklearn_cross_validate_on_the_same_folds(demo_root, monkeypatch, kind):
-    spec = demo_spec("linear", validation={"kind": kind, "folds": 4, "gap": False}, calibration="none")
+@pytest.mark.parametrize(
+    ("family", "params", "kind"),
+    [("linear", {}, "kfold"), ("linear", {}, "timeseries"), ("forest", {"n_estimators": 10, "max_depth": 4}, "kfold")],
+)
+def test_cv_equals_sklearn_cross_validate_on_the_same_folds(demo_root, monkeypatch, family, params, kind):
+    model = {"family": family, "params": params}
+    spec = demo_spec(family, validation={"kind": kind, "folds": 4, "gap": False}, calibration="none", model=model)
     prep, params = prepare(spec, demo_root, monkeypatch)
     frame = cross_validate(spec, prep, params, Log(io.StringIO()))
     assert frame.columns.tolist() == COLUMNS and frame["fold"].tolist() == [1, 2, 3, 4]
 
     folds = fold_positions(prep, spec)
-    estimator = models.family("linear").build(params, spec)
+    estimator = models.family(family).build(params, spec)
     scoring = ["roc_auc", "neg_log_loss", "average_precision", "neg_brier_score"]
     theirs = sk_cross_validate(estimator, prep.frame[prep.features], prep.y, cv=folds, scoring=scoring)
     np.testing.assert_allclose(frame["roc_auc"], theirs["test_roc_auc"], rtol=0, atol=1e-9)
@@ -80,6 +84,23 @@ def test_linear_cv_equals_sklearn_cross_validate_on_the_same_folds(demo_root, mo
     times = pd.to_datetime(prep.frame["event_time"])
     assert frame["valid_start"].tolist() == [times.iloc[v].min() for _, v in folds]
     assert frame["valid_end"].tolist() == [times.iloc[v].max() for _, v in folds]
+
+
+@pytest.mark.parametrize(
+    ("family", "calibration", "expected"),
+    [
+        ("linear", "none", False),
+        ("forest", "none", False),
+        ("linear", "isotonic", True),
+        ("gbdt", "none", True),
+        ("ensemble", "none", True),
+    ],
+)
+def test_a_fold_keeps_stop_rows_when_the_family_reads_eval_rows_or_calibrates(family, calibration, expected):
+    spec = demo_spec(family, calibration=calibration)
+    known = models.families()  # the ensemble family may be absent from this checkout: its params are not needed
+    params = models.resolve_params(known[family], {}) if family in known else {}
+    assert needs_stop_rows(spec, params) is expected
 
 
 def test_cv_summary_is_mean_and_sample_std_by_hand():
