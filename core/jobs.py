@@ -120,6 +120,24 @@ def launch_retrain(model: str, dataset: str | None = None) -> str:
     return _start(spec, args, {"wb.retrain.model": model}, retrain=True)
 
 
+@tracking.guarded
+def launch_leaderboard(spec: TrainSpec, families: list[str], metric: str) -> str:
+    """Starts a leaderboard of `families` on `spec` as a job (`core.leaderboard`); returns the parent run's id."""
+    from core.selection import leaderboard as board  # the ranking code: only when asked
+
+    board.family_specs(spec, families)  # bad families are refused here, not in the job's log
+    args = ["core.leaderboard", "--spec", "{spec}", "--families", *families, "--metric", metric]
+    tags = {
+        "wb.kind": board.KIND,
+        "wb.family": board.KIND,
+        "wb.families": ",".join(families),
+        "wb.metric": metric,
+        "wb.validation": spec.validation.kind,
+        "wb.spec_sha": hashlib.sha1(f"{spec_sha(spec)} {' '.join(families)} {metric}".encode()).hexdigest(),
+    }
+    return _start(spec, args, tags, name=f"leaderboard · {spec.dataset} · {', '.join(families)}")
+
+
 @contextmanager
 def _launch_lock():
     """Held by one launcher at a time, in any thread or process on this store (the lock goes with the file)."""
@@ -130,7 +148,7 @@ def _launch_lock():
         yield
 
 
-def _start(spec: TrainSpec, module_args: list[str], tags: dict | None = None, retrain: bool = False) -> str:
+def _start(spec: TrainSpec, module_args: list[str], tags: dict | None = None, retrain: bool = False, name: str | None = None) -> str:
     limit = settings.get("max_jobs")
     client = tracking.client()
     with _launch_lock():  # count and create as one step: sessions launching at once must not all see room
@@ -139,7 +157,7 @@ def _start(spec: TrainSpec, module_args: list[str], tags: dict | None = None, re
             raise JobError(f"{len(active)} jobs are running (WB_MAX_JOBS={limit}); wait for one to finish or cancel one.")
         run = client.create_run(
             tracking.experiment_id(spec.experiment),
-            run_name=run_name(spec, retrain),
+            run_name=name or run_name(spec, retrain),
             tags={
                 "wb.family": spec.model.family,
                 "wb.dataset": spec.dataset,

@@ -47,31 +47,6 @@ class _FamilyLog(Log):
             self.client.log_metric(self.parent_id, "progress", (self.done + progress) / self.count)
 
 
-def family_specs(spec: TrainSpec, families: list[str]) -> dict[str, TrainSpec]:
-    """Family -> the spec with only its model changed. The spec's parameters go to every family that has them."""
-    unknown = [f for f in families if f not in models.families()]
-    if unknown:
-        raise SpecError(f"Unknown model family {unknown[0]!r}; use one of: {', '.join(models.families())}.")
-    if len(set(families)) != len(families):
-        raise SpecError("Name each family once.")
-    if len(families) < 2:
-        raise SpecError("A leaderboard compares at least two families; give two or more to --families.")
-    names = {f: {p.name for p in models.family(f).PARAMS} for f in families}
-    orphans = [k for k in spec.model.params if not any(k in n for n in names.values())]
-    if orphans:
-        raise SpecError(f"Parameter {orphans[0]!r} belongs to none of {', '.join(families)}.")
-    out = {}
-    for f in families:
-        raw = spec.to_dict()
-        raw["model"] = {"family": f, "params": {k: v for k, v in spec.model.params.items() if k in names[f]}}
-        out[f] = TrainSpec.from_dict(raw)
-        if getattr(models.family(f), "STREAMING", False) and (
-            spec.validation.kind != "holdout" or spec.search.n_trials or spec.search.timeout_s
-        ):
-            raise SpecError(f"{f} streams its data: it takes part with holdout validation and no search only.")
-    return out
-
-
 def run(
     spec: TrainSpec, families: list[str], metric: str, parent_id: str | None = None, log: Log | None = None, resamples: int = RESAMPLES
 ) -> dict:
@@ -82,7 +57,7 @@ def run(
     log = log or Log()
     if metric not in board.METRICS:
         raise SpecError(f"Unknown leaderboard metric {metric!r}; use one of: {', '.join(board.METRICS)}.")
-    specs = family_specs(spec, families)
+    specs = board.family_specs(spec, families)
     client = tracking.client()
     exp = tracking.experiment_id(spec.experiment)
     if parent_id is None:
@@ -203,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         spec, args = parse_args(argv)
         parent_id = args.run_id
-        family_specs(spec, args.families)  # bad families fail before any run is made
+        board.family_specs(spec, args.families)  # bad families fail before any run is made
         result = run(spec, args.families, args.metric, parent_id, resamples=args.resamples)
     except WorkbenchError as err:
         parent_id = _parent_of(err, parent_id)

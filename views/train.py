@@ -7,6 +7,7 @@ from core import data, jobs, outcome, prepare, settings, sql, ui
 from core.errors import WorkbenchError
 from core.spec import CALIBRATIONS, ENGINES, IMBALANCE, SEARCH_METRICS, SPLITS, VALIDATIONS, TrainSpec
 from core.validate import first_error
+from views import compare_families
 
 
 def attempt(compute):
@@ -251,7 +252,8 @@ def job_board():
     )
     row = table.set_index("run_id").loc[chosen]
     st.code(jobs.log_tail(chosen) or "(no log yet)", language=None)
-    if row["status"] == "FINISHED" and st.button("Open diagnostics", key="train.diagnostics", type="primary"):
+    opens = row["status"] == "FINISHED" and row["family"] != "leaderboard"  # a leaderboard opens its families below
+    if opens and st.button("Open diagnostics", key="train.diagnostics", type="primary"):
         st.session_state["diag.open"] = chosen  # read by Diagnostics before its run picker renders
         st.switch_page("views/diagnostics.py")
     if row["status"] in jobs.ACTIVE:
@@ -262,3 +264,4 @@ def job_board():
 
 
 job_board()
+compare_families.section(spec, problem)

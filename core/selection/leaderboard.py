@@ -13,16 +13,45 @@ import mlflow
 import numpy as np
 import pandas as pd
 
+import models
 from core import runs, tracking
-from core.errors import DataError, RegistryError
+from core.errors import DataError, RegistryError, SpecError
 from core.metrics import scores
 from core.selection.paired import RESAMPLES, holdout_tests, t_test_p
-from core.spec import SEARCH_METRICS
+from core.spec import SEARCH_METRICS, TrainSpec
 
 METRICS = SEARCH_METRICS  # what a leaderboard ranks by
 LOWER_IS_BETTER = ("log_loss",)
 KIND = "leaderboard"  # the parent run's wb.kind tag
-LISTING_COLUMNS = ["run_id", "name", "status", "progress", "started", "families", "metric", "validation"]
+DEFAULT_FAMILIES = ("gbdt", "linear", "forest")
+LISTING_COLUMNS = ["run_id", "name", "status", "progress", "started", "families", "metric", "validation", "best_run", "error"]
+SHOWN_COLUMNS = ["rank", "family", "run_id", "score", "p_value_vs_best", "diagnostics"]
+METRIC_LABELS = {"roc_auc": "ROC AUC", "pr_auc": "PR AUC", "log_loss": "log loss"}
+
+
+def family_specs(spec: TrainSpec, families: list[str]) -> dict[str, TrainSpec]:
+    """Family -> the spec with only its model changed. The spec's parameters go to every family that has them."""
+    unknown = [f for f in families if f not in models.families()]
+    if unknown:
+        raise SpecError(f"Unknown model family {unknown[0]!r}; use one of: {', '.join(models.families())}.")
+    if len(set(families)) != len(families):
+        raise SpecError("Name each family once.")
+    if len(families) < 2:
+        raise SpecError("A leaderboard compares at least two families; give two or more to --families.")
+    names = {f: {p.name for p in models.family(f).PARAMS} for f in families}
+    orphans = [k for k in spec.model.params if not any(k in n for n in names.values())]
+    if orphans:
+        raise SpecError(f"Parameter {orphans[0]!r} belongs to none of {', '.join(families)}.")
+    out = {}
+    for f in families:
+        raw = spec.to_dict()
+        raw["model"] = {"family": f, "params": {k: v for k, v in spec.model.params.items() if k in names[f]}}
+        out[f] = TrainSpec.from_dict(raw)
+        if getattr(models.family(f), "STREAMING", False) and (
+            spec.validation.kind != "holdout" or spec.search.n_trials or spec.search.timeout_s
+        ):
+            raise SpecError(f"{f} streams its data: it takes part with holdout validation and no search only.")
+    return out
 
 
 def columns(metric: str) -> list[str]:
@@ -84,6 +113,21 @@ def from_holdout(
     return ranked(pd.DataFrame(rows, columns=columns(metric)), metric)
 
 
+def shown(table: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """The leaderboard as the Train page shows it. Columns: rank (1 = best), family, run_id, score ("mean ± std", four
+    decimals), p_value_vs_best (NaN for the best), diagnostics (the run's Diagnostics link)."""
+    return pd.DataFrame(
+        {
+            "rank": range(1, len(table) + 1),
+            "family": table["family"],
+            "run_id": table["run_id"],
+            "score": [f"{m:.4f} ± {s:.4f}" for m, s in zip(table[f"{metric}_mean"], table[f"{metric}_std"], strict=True)],
+            "p_value_vs_best": table["p_value_vs_best"].astype(float),
+            "diagnostics": "/diagnostics?run=" + table["run_id"],
+        }
+    )
+
+
 def records(table: pd.DataFrame) -> list[dict]:
     """The leaderboard as JSON-ready dicts, best first; a missing p-value (the best's) is None."""
     out = []
@@ -115,7 +159,8 @@ def stored(run_id: str) -> pd.DataFrame:
 
 @tracking.guarded
 def listing() -> pd.DataFrame:
-    """Leaderboard runs, newest first. Columns: run_id, name, status, progress, started, families, metric, validation."""
+    """Leaderboard runs, newest first. Columns: run_id, name, status, progress, started, families, metric, validation,
+    best_run, error."""
     tracking.client()
     found = mlflow.search_runs(
         search_all_experiments=True, filter_string=f"tags.`wb.kind` = '{KIND}'", order_by=["attributes.start_time DESC"]
@@ -132,5 +177,7 @@ def listing() -> pd.DataFrame:
             "families": found.get("tags.wb.families"),
             "metric": found.get("tags.wb.metric"),
             "validation": found.get("tags.wb.validation"),
+            "best_run": found.get("tags.wb.best_run", pd.Series("", index=found.index)).fillna(""),
+            "error": found.get("tags.wb.error", pd.Series("", index=found.index)).fillna(""),
         }
     ).reset_index(drop=True)
