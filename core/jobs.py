@@ -84,9 +84,12 @@ def _reaped_runs() -> pd.DataFrame:
 
 
 def running() -> list[str]:
-    """Ids of runs still running after reaping."""
+    """Ids of jobs still running after reaping: a leaderboard's family runs train inside its process, so they do not count."""
     runs = _reaped_runs()
-    return runs.loc[runs["status"].isin(ACTIVE), "run_id"].tolist()
+    active = runs["status"].isin(ACTIVE)
+    if "tags.mlflow.parentRunId" in runs:
+        active &= runs["tags.mlflow.parentRunId"].fillna("") == ""
+    return runs.loc[active, "run_id"].tolist()
 
 
 def spec_sha(spec: TrainSpec) -> str:

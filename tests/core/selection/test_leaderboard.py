@@ -4,6 +4,7 @@ import io
 import json
 import subprocess
 import sys
+import time
 
 import mlflow
 import numpy as np
@@ -12,8 +13,8 @@ import pytest
 from scipy import stats
 from sklearn.metrics import roc_auc_score
 
-from core import leaderboard, runs, train
-from core.errors import DataError
+from core import jobs, leaderboard, runs, train
+from core.errors import DataError, JobError
 from core.selection import leaderboard as board
 from core.settings import PROJECT
 from tests.conftest import DEMO_ARGS
@@ -191,3 +192,27 @@ def test_a_real_process_exits_2_on_an_unknown_family(train_env):
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: Unknown model family 'nope'; use one of: gbdt, linear, forest")
+
+
+@pytest.mark.slow
+def test_a_leaderboard_job_counts_as_one_job_and_finishes(train_env, monkeypatch):
+    monkeypatch.setenv("WB_MAX_JOBS", "1")
+    monkeypatch.setenv("WB_TRAIN_PAUSE", "fitted:4")  # each family waits after fitting: its run is seen RUNNING
+    spec, args = leaderboard.parse_args([*DEMO_ARGS, "--families", "linear", "gbdt", *FAST, "--experiment", "lb-job"])
+    parent = jobs.launch_leaderboard(spec, args.families, "pr_auc")
+    client = mlflow.tracking.MlflowClient()
+    deadline, saw_child = time.monotonic() + 240, False
+    while client.get_run(parent).info.status == "RUNNING" and time.monotonic() < deadline:
+        children = client.search_runs([client.get_run(parent).info.experiment_id], f"tags.mlflow.parentRunId = '{parent}'")
+        if any(c.info.status == "RUNNING" for c in children):
+            saw_child = True
+            assert jobs.running() == [parent]
+            with pytest.raises(JobError, match="WB_MAX_JOBS=1"):
+                jobs.launch(spec)
+        time.sleep(0.5)
+    assert client.get_run(parent).info.status == "FINISHED", jobs.log_tail(parent)
+    assert saw_child
+    listed = board.listing().set_index("run_id").loc[parent]
+    assert listed["families"] == "linear,gbdt" and listed["metric"] == "pr_auc" and listed["progress"] == 1.0
+    assert board.stored(parent).columns.tolist() == board.columns("pr_auc")
+    assert jobs.list_jobs().set_index("run_id").loc[parent, "family"] == "leaderboard"
