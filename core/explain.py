@@ -22,6 +22,8 @@ NOTES = {
     "from the training mean, and they add up to the model's raw score before calibration.",
     "forest": "SHAP values are in probability (shap TreeExplainer on the random forest): they add up to the forest's "
     "predicted probability before calibration.",
+    "ensemble": "SHAP values are in log-odds (stacking of gbdt and linear members): the meta-model's weights times its members' "
+    "log-odds SHAP values, adding up to the ensemble's raw log-odds before calibration.",
     "hashed_sgd": "No SHAP values for hashed SGD: hashed tokens of different columns share weights (collisions), "
     "so a contribution per column is not defined.",
 }

@@ -35,6 +35,7 @@ from core.explain import explanation
 from core.prepare import Prepared, connect_and_prepare
 from core.progress import Log
 from core.search import search
+from core.selection.importance import feature_importance
 from core.signature import INPUT_TYPES, model_signature
 from core.spec import ENGINES, OVERSAMPLING, VALIDATIONS, TrainSpec, flatten
 from core.validate import first_error
@@ -253,6 +254,8 @@ def _evaluate_and_log(spec, prep: Prepared, estimator, model, final, valid_raw, 
     }
     shap_rows = settings.get("shap_rows")
     shap_frame = None
+    if getattr(estimator, "shap_note", None):  # a family that says why it has no SHAP values (ensembles that average)
+        mlflow.set_tag("wb.shap", estimator.shap_note)
     if shap_rows and hasattr(estimator, "contributions"):
         # SHAP is LightGBM's C++ (outside the GIL, ~0.8 s for 2,000 rows): it runs while this thread scores the
         # splits and logs the metrics and predictions; log_results waits for it before logging shap.parquet.
@@ -267,7 +270,7 @@ def _evaluate_and_log(spec, prep: Prepared, estimator, model, final, valid_raw, 
         predictions["time"] = pd.to_datetime(prep.frame.loc[test, spec.time_column]).to_numpy()
     for column in prep.segments:
         predictions[column] = prep.frame.loc[test, column].to_numpy()
-    importance = pd.DataFrame({"feature": prep.features, "importance": estimator.feature_importances_})
+    importance = feature_importance(estimator, X_test, prep.y[test], spec.seed)  # permutation where the model has none
     rows = {part: int((prep.labels == part).sum()) for part in ("train", "valid", "test")}
     return log_results(scores, predictions, importance, shap_frame, final, X_test.head(5), rows, folder, log, prep.types, check)
 

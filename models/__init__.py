@@ -25,9 +25,9 @@ class Param:
 
 def families() -> dict:
     """Family name -> module."""
-    from models import forest, gbdt, hashed_sgd, linear
+    from models import ensemble, forest, gbdt, hashed_sgd, linear
 
-    return {module.NAME: module for module in (gbdt, linear, forest, hashed_sgd)}
+    return {module.NAME: module for module in (gbdt, linear, forest, hashed_sgd, ensemble)}
 
 
 def family(name: str):
@@ -46,6 +46,8 @@ def resolve_params(module, given: dict) -> dict:
     out = {p.name: p.default for p in module.PARAMS}
     for name, value in given.items():
         out[name] = _coerce(table[name], value, module.NAME)
+    if hasattr(module, "check_params"):  # rules across parameters, such as an ensemble's members
+        module.check_params(out)
     return out
 
 

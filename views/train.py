@@ -69,7 +69,10 @@ for i, item in enumerate(list(filters)):
 st.header("Model")
 families = models.families()
 family_name = st.selectbox(
-    "Family", list(families), key="train.family", help="gbdt: LightGBM · linear: logistic regression · forest: random forest / extra trees"
+    "Family",
+    list(families),
+    key="train.family",
+    help="gbdt: LightGBM · linear: logistic regression · forest: random forest / extra trees · ensemble: several families combined",
 )
 family = families[family_name]
 grid = st.columns(3)
