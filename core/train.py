@@ -37,7 +37,7 @@ from core.progress import Log
 from core.search import search
 from core.selection.importance import feature_importance
 from core.signature import INPUT_TYPES, model_signature
-from core.spec import ENGINES, OVERSAMPLING, VALIDATIONS, TrainSpec, flatten
+from core.spec import ENGINES, IMBALANCE, OVERSAMPLING, VALIDATIONS, TrainSpec, flatten
 from core.validate import first_error
 from models.calibrated import calibrate_on_scores, calibrated_scores
 from models.imbalance import PriorCorrection, undersample
@@ -80,7 +80,7 @@ def fit(spec: TrainSpec, prep: Prepared, params: dict, log: Log, calibrate: bool
     if calibrate and spec.calibration != "none":
         valid_raw = model.predict_proba(X_valid)[:, 1]
         final = calibrate_on_scores(model, valid_raw, prep.y[valid], spec.calibration)
-        log(f"calibrated ({spec.calibration}) on {int(valid.sum()):,} valid rows", 0.6)
+        log(f"calibrated ({spec.calibration}) on {len(X_valid):,} valid rows", 0.6)  # valid: a mask or positions (a fold's)
     return estimator, model, final, valid_raw
 
 
@@ -152,6 +152,7 @@ def train(
                 "wb.dataset": spec.dataset,
                 "wb.target": spec.target,
                 "wb.engine": spec.engine,
+                "wb.imbalance": spec.imbalance.method,  # pages say when scores come from an oversampled fit
             }
         )
         if spec.time_column:
@@ -298,10 +299,17 @@ def log_results(
     """
     found = {part: metrics.scores(y, score) for part, (y, score) in scores.items()}
     out_metrics = found["test"]
+    # Oversampling distorts the model's own probabilities: the raw scores' test ECE says how far calibration moved them.
+    uncalibrated = {
+        "test_ece_raw": metrics.ece(predictions["y"], predictions["score_raw"]),
+        "test_mean_score_raw": float(predictions["score_raw"].mean()),
+    }
     # One batch: each log_metric call is its own store transaction. The test metrics also go under their plain
     # names, as the job table reads them.
     mlflow.log_metrics(
-        {f"{part}_{name}": v for part, values in found.items() for name, v in values.items()} | {n: out_metrics[n] for n in HEADLINE}
+        {f"{part}_{name}": v for part, values in found.items() for name, v in values.items()}
+        | {n: out_metrics[n] for n in HEADLINE}
+        | uncalibrated
     )
     log(f"test ROC AUC {out_metrics['roc_auc']:.4f}, ECE {out_metrics['ece']:.4f}", 0.7)
     _log_frame(predictions, "predictions.parquet", folder)
@@ -368,6 +376,7 @@ def parse_args(argv: list[str] | None) -> tuple[TrainSpec, argparse.Namespace]:
     parser.add_argument("--param", nargs="+", action="append", metavar="K=V")
     parser.add_argument("--calibration", choices=("none", "sigmoid", "isotonic"))
     parser.add_argument("--split", choices=("temporal", "stratified", "random"))
+    parser.add_argument("--imbalance", choices=IMBALANCE, help="e.g. smote: oversample the training rows (calibration then isotonic)")
     parser.add_argument("--filter", nargs="+", action="append", metavar="'COL OP VALUE'")
     parser.add_argument("--experiment")
     parser.add_argument("--n-trials", type=int)
@@ -403,6 +412,8 @@ def parse_args(argv: list[str] | None) -> tuple[TrainSpec, argparse.Namespace]:
         model["params"] = {**model.get("params", {}), **_key_values(_flat(args.param))}
     if args.split:
         raw.setdefault("split", {})["kind"] = args.split
+    if args.imbalance:
+        raw.setdefault("imbalance", {})["method"] = args.imbalance
     if args.filter:
         raw["filter"] = [*raw.get("filter", []), *_flat(args.filter)]
     if args.n_trials is not None:

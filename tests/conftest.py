@@ -110,6 +110,24 @@ def demo_run(demo_root, store) -> str:
         return train.train(spec, log=train.Log(io.StringIO()))["run_id"]
 
 
+SMOTE_ARGS = [*DEMO_ARGS, "--family", "linear", "--imbalance", "smote", "--validation", "kfold", "--folds", "2"]
+
+
+@pytest.fixture(scope="session")
+def smote_run(demo_root, store) -> str:
+    """One finished linear run with SMOTE (calibration left to its isotonic default) and 2-fold CV on the small demo."""
+    import io
+
+    from core import train
+
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("WB_DATA_ROOT", str(demo_root))
+        env.setenv("MLFLOW_TRACKING_URI", store)
+        env.setenv("WB_SHAP_ROWS", "100")
+        spec, _ = train.parse_args(SMOTE_ARGS)
+        return train.train(spec, log=train.Log(io.StringIO()))["run_id"]
+
+
 def messy_frame(rows: int = 600, seed: int = 0) -> pd.DataFrame:
     """An exported-CSV look: names with JSON characters, quotes, spaces, unicode and a SQL keyword; int, float,
     nullable int, bool, text and timestamp columns; `converted` follows the float and the text column."""

@@ -164,6 +164,9 @@ if calib.open:
         )
         bins = bins_col.slider("Number of bins", 5, 50, 10, key="diag.bins")
         compared = ui.on_run(diagnose.calibration_compare, run_id, filters_key, bins=bins, strategy=strategy)
+        off = calibration.compare_note(compared, run.tags)  # words when the raw scores are off (oversampling, say)
+        if off:
+            st.warning(off)
         raw_table = ui.on_run(diagnose.reliability, run_id, filters_key, column="score_raw", bins=bins, strategy=strategy)
         table = ui.on_run(diagnose.reliability, run_id, filters_key, column="score", bins=bins, strategy=strategy)
         st.plotly_chart(calibration_plots.reliability(raw_table, table), key="diag.reliability")

@@ -3,9 +3,10 @@
 import streamlit as st
 
 import models
-from core import data, jobs, outcome, prepare, settings, sql, ui
+from core import data, jobs, outcome, prepare, runs, settings, sql, ui
+from core.calibration import ece_line, run_note
 from core.errors import WorkbenchError
-from core.spec import CALIBRATIONS, ENGINES, IMBALANCE, SEARCH_METRICS, SPLITS, VALIDATIONS, TrainSpec
+from core.spec import CALIBRATIONS, ENGINES, IMBALANCE, OVERSAMPLING, SEARCH_METRICS, SPLITS, VALIDATIONS, TrainSpec
 from core.validate import first_error
 from views import compare_families
 
@@ -90,7 +91,8 @@ imbalance = left.selectbox(
     "Imbalance",
     IMBALANCE,
     key="train.imbalance",
-    help="undersample keeps every positive and a share of negatives, then corrects the scores",
+    help="undersample keeps every positive and a share of negatives, then corrects the scores · smote, borderline_smote, "
+    "adasyn add synthetic positives to the training rows only (imbalanced-learn); calibrate their scores",
 )
 undersample_rate = middle.number_input(
     "Negatives kept", 0.01, 0.99, 0.2, 0.05, key="train.undersample_rate", disabled=imbalance != "undersample"
@@ -99,6 +101,8 @@ calibration = right.selectbox(
     "Calibration", CALIBRATIONS, index=CALIBRATIONS.index("isotonic"), key="train.calibration", help="fitted on the valid split only"
 )
 streaming = getattr(family, "STREAMING", False)  # a streamed family learns in one pass: no search, no folds
+if imbalance in OVERSAMPLING and calibration == "none":
+    st.warning(f"{imbalance} adds synthetic positives, so the model's own probabilities run high: keep calibration on.")
 validation = left.selectbox(
     "Validation",
     VALIDATIONS if time_column else VALIDATIONS[:2],
@@ -256,6 +260,14 @@ def job_board():
     row = table.set_index("run_id").loc[chosen]
     st.code(jobs.log_tail(chosen) or "(no log yet)", language=None)
     opens = row["status"] == "FINISHED" and row["family"] != "leaderboard"  # a leaderboard opens its families below
+    if row["status"] == "FINISHED":  # raw against calibrated ECE, in words when the raw scores are off
+        with ui.shown_errors():
+            finished = runs.get(chosen)
+            line, off = ece_line(finished.metrics), run_note(finished.metrics, finished.tags)
+            if off:
+                st.warning(off)
+            elif line:
+                st.caption(line)
     if opens and st.button("Open diagnostics", key="train.diagnostics", type="primary"):
         st.session_state["diag.open"] = chosen  # read by Diagnostics before its run picker renders
         st.switch_page("views/diagnostics.py")
