@@ -157,4 +157,4 @@ def learning_verdict(frame: pd.DataFrame, metric: str) -> str:
         return f"{RISING} ({what})."
     if step["gain"] < -max(TOLERANCE[metric], step["spread"]):
         return f"{FALLING} ({what}): older rows may describe the present less well, or the fit is unstable."
-    return f"{FLAT} ({what}); a better model or better features will help more."
+    return f"{FLAT} ({what}); better features or another model are the likelier gains."

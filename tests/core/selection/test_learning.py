@@ -182,3 +182,13 @@ def test_a_training_run_with_learning_curve_logs_the_artifact(train_env, capsys,
 def test_a_run_without_a_curve_gets_no_report_section():
     assert report.learning_tables(None) == {}
     assert report.learning_figures({}) == [] and report.learning_section({}) == []
+
+
+def test_the_figure_draws_train_and_validation_side_by_side_on_log_axes():
+    from core.plots.learning import learning_curves
+
+    frame = curve_frame({0.5: [0.70, 0.72, 0.71], 1.0: [0.73, 0.74, 0.75]})
+    fig = learning_curves(learning_summary(frame, "roc_auc"), "roc_auc")
+    means = [t for t in fig.data if t.mode == "lines+markers"]
+    assert [t.xaxis for t in means] == ["x", "x2"] and list(means[1].y) == pytest.approx([0.71, 0.74])
+    assert fig.layout.xaxis.type == fig.layout.xaxis2.type == "log" and list(fig.layout.xaxis2.ticktext) == ["101", "179"]
