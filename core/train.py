@@ -383,6 +383,7 @@ def parse_args(argv: list[str] | None) -> tuple[TrainSpec, argparse.Namespace]:
     parser.add_argument("--validation", choices=VALIDATIONS, help="holdout (default), kfold (stratified) or timeseries CV")
     parser.add_argument("--folds", type=int, help="CV folds (default 5)")
     parser.add_argument("--no-gap", action="store_true", help="timeseries CV: no WB_CONVERSION_DAYS gap before each block")
+    parser.add_argument("--learning-curve", action="store_true", help="also log metrics against training-set size (learning_curve.parquet)")
     parser.add_argument("--engine", choices=ENGINES, help="local (default) or dask: gbdt on a dask.distributed cluster")
     parser.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="dask scheduler (default WB_DASK_SCHEDULER, else a local cluster)")
     parser.add_argument("--resume", metavar="RUN_ID", help="continue a hashed_sgd run from its last checkpoint")
@@ -423,6 +424,8 @@ def parse_args(argv: list[str] | None) -> tuple[TrainSpec, argparse.Namespace]:
     given = {"kind": args.validation, "folds": args.folds, "gap": False if args.no_gap else None}
     if any(v is not None for v in given.values()):
         raw["validation"] = {**raw.get("validation", {}), **{k: v for k, v in given.items() if v is not None}}
+    if args.learning_curve:
+        raw["learning_curve"] = True
     if args.scheduler and raw.get("engine", "local") != "dask":
         raise SpecError("--scheduler is for --engine dask (or a spec with engine: dask).")
     return TrainSpec.from_dict(raw), args

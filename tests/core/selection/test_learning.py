@@ -159,8 +159,8 @@ def test_kfold_curve_has_every_fold_and_the_full_fraction_is_each_folds_training
 
 def test_a_training_run_with_learning_curve_logs_the_artifact(train_env, capsys, tmp_path):
     spec = tmp_path / "spec.yaml"
-    spec.write_text("dataset: demo\ntarget: converted\nlearning_curve: true\nsample_rows: 4000\n")
-    code = train.main(["--spec", str(spec), *DEMO_ARGS, "--family", "linear", "--param", "C=0.5"])
+    spec.write_text("dataset: demo\ntarget: converted\nsample_rows: 4000\n")
+    code = train.main(["--spec", str(spec), *DEMO_ARGS, "--family", "linear", "--param", "C=0.5", "--learning-curve"])
     out, err = capsys.readouterr()
     assert code == 0, err
     run_id = json.loads(out.strip().splitlines()[-1])["run_id"]
