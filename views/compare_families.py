@@ -40,7 +40,9 @@ def leaderboard_board() -> None:
         ids,
         ids[0],
         key="train.compare.run",
-        format_func=lambda i: f"{i[:8]} · {by_id.loc[i, 'families']} · by {by_id.loc[i, 'metric']} · {by_id.loc[i, 'status']}",
+        format_func=lambda i: (
+            f"{by_id.loc[i, 'started']:%Y-%m-%d %H:%M} · {by_id.loc[i, 'families'].replace(',', ', ')} · by {by_id.loc[i, 'metric']} · {i[:8]}"
+        ),
     )
     row = by_id.loc[run_id]
     if row["status"] in jobs.ACTIVE:
@@ -60,7 +62,7 @@ def leaderboard_board() -> None:
         column_config={
             "run_id": st.column_config.TextColumn("run"),
             "score": st.column_config.TextColumn(f"{board.METRIC_LABELS[metric]} (mean ± std)"),
-            "p_value_vs_best": st.column_config.NumberColumn("p-value vs best", format="%.3f"),
+            "p_value_vs_best": st.column_config.TextColumn("p-value vs best"),
             "diagnostics": st.column_config.LinkColumn("diagnostics", display_text="Open"),
         },
     )

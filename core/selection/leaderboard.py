@@ -113,16 +113,23 @@ def from_holdout(
     return ranked(pd.DataFrame(rows, columns=columns(metric)), metric)
 
 
+def p_text(p: float) -> str:
+    """A p-value as shown: "best" for the best itself (NaN), "< 0.001" below that, else three decimals."""
+    if math.isnan(p):
+        return "best"
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
 def shown(table: pd.DataFrame, metric: str) -> pd.DataFrame:
     """The leaderboard as the Train page shows it. Columns: rank (1 = best), family, run_id, score ("mean ± std", four
-    decimals), p_value_vs_best (NaN for the best), diagnostics (the run's Diagnostics link)."""
+    decimals), p_value_vs_best (as p_text), diagnostics (the run's Diagnostics link)."""
     return pd.DataFrame(
         {
             "rank": range(1, len(table) + 1),
             "family": table["family"],
             "run_id": table["run_id"],
             "score": [f"{m:.4f} ± {s:.4f}" for m, s in zip(table[f"{metric}_mean"], table[f"{metric}_std"], strict=True)],
-            "p_value_vs_best": table["p_value_vs_best"].astype(float),
+            "p_value_vs_best": [p_text(p) for p in table["p_value_vs_best"].astype(float)],
             "diagnostics": "/diagnostics?run=" + table["run_id"],
         }
     )

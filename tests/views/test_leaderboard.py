@@ -43,7 +43,7 @@ def test_a_finished_leaderboard_shows_ranked_with_links_and_registers_the_best(f
         f"{best['roc_auc_mean']:.4f} ± {best['roc_auc_std']:.4f}",
         f"{second['roc_auc_mean']:.4f} ± {second['roc_auc_std']:.4f}",
     ]
-    assert shown["p_value_vs_best"].iloc[1] == second["p_value_vs_best"]
+    assert shown["p_value_vs_best"].tolist() == ["best", board.p_text(second["p_value_vs_best"])]
     assert shown["diagnostics"].tolist() == [f"/diagnostics?run={r['run_id']}" for r in result["leaderboard"]]
     assert at.button(key="train.compare.register").label == f"Register best ({best['family']})"
     at.text_input(key="train.compare.model").set_value("leaderboard-best")
@@ -71,3 +71,5 @@ def test_shown_table_values():
     assert shown["rank"].tolist() == [1, 2]
     assert shown["score"].tolist() == ["0.2000 ± 0.0046", "0.2123 ± 0.0100"]
     assert shown["diagnostics"].tolist() == [f"/diagnostics?run={'a' * 32}", f"/diagnostics?run={'b' * 32}"]
+    assert shown["p_value_vs_best"].tolist() == ["best", "0.040"]
+    assert [board.p_text(p) for p in (0.0004, 0.001, 0.0126, 1.0)] == ["< 0.001", "0.001", "0.013", "1.000"]
