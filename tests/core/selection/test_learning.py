@@ -157,6 +157,24 @@ def test_kfold_curve_has_every_fold_and_the_full_fraction_is_each_folds_training
     assert summary["std"].notna().all() and len(summary) == 10
 
 
+def test_timeseries_curve_keeps_each_folds_newest_rows(demo_con):
+    from core.selection.folds import fold_positions
+
+    spec = demo_spec(validation={"kind": "timeseries", "folds": 3, "gap": False}, split={"kind": "stratified"})
+    assert learning.in_time_order(spec) and not learning.in_time_order(demo_spec(split={"kind": "stratified"}))
+    prep = prepare(demo_con, spec, quiet())
+    frame = learning_curve(spec, prep, models.resolve_params(models.family("linear"), spec.model.params), quiet())
+    found = fold_positions(prep, spec)
+    full = frame[(frame["fraction"] == 1.0) & (frame["part"] == "valid")].sort_values("fold")
+    assert full["train_rows"].tolist() == [len(t) for t, _ in found]  # an expanding window: each fold has more history
+    times = prep.frame["event_time"].to_numpy()
+    train_pos = found[2][0]
+    kept = learning.subsample(train_pos, prep.y, FRACTIONS[0], spec.seed + 2, times[train_pos])
+    assert times[kept].min() >= times[np.setdiff1d(train_pos, kept)].max()  # the newest tenth of the fold's history
+    shown = frame[(frame["fold"] == 2) & (frame["part"] == "valid")]["train_rows"].tolist()
+    assert shown[0] == len(kept) == round(0.1 * len(train_pos))
+
+
 def test_a_training_run_with_learning_curve_logs_the_artifact(train_env, capsys, tmp_path):
     spec = tmp_path / "spec.yaml"
     spec.write_text("dataset: demo\ntarget: converted\nsample_rows: 4000\n")
