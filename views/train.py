@@ -80,6 +80,7 @@ grid = st.columns(3)
 values = {p.name: ui.param_widget(p, f"train.param.{family_name}.{p.name}", grid[i % 3]) for i, p in enumerate(family.PARAMS)}
 # Only changed values go into the spec: the search explores the ones left at their defaults.
 params = {p.name: values[p.name] for p in family.PARAMS if values[p.name] != p.default}
+_, params_problem = attempt(lambda: models.resolve_params(family, params))  # e.g. an ensemble's members: stops Launch, not the job
 
 left, middle, right = st.columns(3)
 split_kind = left.selectbox(
@@ -179,7 +180,7 @@ exclude = st.multiselect(
     help="Suggested: columns the checks call a leak or an id",
 )
 spec, failed = attempt(lambda: make_spec(exclude))
-problem = problem or failed
+problem = problem or failed or params_problem
 if problem is None:
     checks, problem = attempt(lambda: ui.cached_for(dataset, prepare.preview_checks, spec))
     if checks is not None:
