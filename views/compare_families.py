@@ -40,13 +40,11 @@ def leaderboard_board() -> None:
         ids,
         ids[0],
         key="train.compare.run",
-        format_func=lambda i: (
-            f"{by_id.loc[i, 'started']:%Y-%m-%d %H:%M} · {by_id.loc[i, 'families'].replace(',', ', ')} · by {by_id.loc[i, 'metric']} · {i[:8]}"
-        ),
+        format_func=lambda i: label(by_id.loc[i], i),
     )
     row = by_id.loc[run_id]
     if row["status"] in jobs.ACTIVE:
-        st.progress(float(row["progress"]), text=f"Training {row['families']} ({row['validation']})…")
+        st.progress(float(row["progress"]), text=f"Training {row['families'].replace(',', ', ')} ({row['validation']})…")
         st.code(jobs.log_tail(run_id, 8) or "(no log yet)", language=None)
         return
     if row["status"] != "FINISHED":
@@ -67,6 +65,12 @@ def leaderboard_board() -> None:
         },
     )
     register_best(table.iloc[0])
+
+
+def label(row, run_id: str) -> str:
+    """`2026-11-30 21:30 · gbdt, linear, forest · by ROC AUC · 5772a6c0`: no status, as a changing label resets the choice."""
+    families = row["families"].replace(",", ", ")
+    return f"{row['started']:%Y-%m-%d %H:%M} · {families} · by {board.METRIC_LABELS.get(row['metric'], row['metric'])} · {run_id[:8]}"
 
 
 def register_best(best) -> None:

@@ -44,3 +44,8 @@ def test_compare_three_families_on_the_demo(app_url, app_store, page, tmp_path, 
     assert [text.index(family) for family in stored["family"]] == sorted(text.index(family) for family in stored["family"])  # best first
     assert text.count("/diagnostics?run=") == 3  # a Diagnostics link per family
     assert "best" in text and "± " in text
+
+    gbdt = stored.set_index("family").loc["gbdt", "run_id"]  # the first family trained: not the newest finished run
+    page.goto(f"{app_url}/diagnostics?run={gbdt}")  # the table's link
+    expect(page.get_by_role("heading", name="Diagnostics")).to_be_visible()
+    expect(page.get_by_text(re.compile(f"^gbdt · demo · .* · {gbdt[:8]}$"))).to_be_visible()
