@@ -50,10 +50,11 @@ def spec_file(folder: Path, family: str, kind: str, folds: int) -> Path:
     return path
 
 
-def board_argv(folds: int, timeout_s: float | None = None) -> list[str]:
-    """The leaderboard job: the bench job's data and columns, the three families, k-fold CV, an optional search budget."""
+def board_argv(spec: Path, timeout_s: float | None = None) -> list[str]:
+    """The leaderboard job over the members' own spec (its validation and columns), the three families, an optional search
+    budget in seconds per family."""
     budget = ["--timeout-s", f"{timeout_s:g}"] if timeout_s else []
-    return [PY, "-m", "core.leaderboard", *JOB, "--families", *FAMILIES, "--validation", "kfold", "--folds", str(folds), *budget]
+    return [PY, "-m", "core.leaderboard", "--spec", str(spec), "--families", *FAMILIES, *budget]
 
 
 def last_json(run: dict) -> dict:
@@ -74,6 +75,16 @@ def cv_stages(stderr: str, folds: int, family: str = "gbdt") -> dict:
     cv_s = stamp(lines, f"CV fold {folds}/{folds}: ROC AUC") - stamp(lines, "CV fold 1/")
     fit_s = stamp(lines, "test ROC AUC", last=True) - stamp(lines, f"fitting {family} on", last=True)
     return {"cv_s": round(cv_s, 1), "fit_s": round(fit_s, 1), "ratio": round(cv_s / fit_s, 2)}
+
+
+def family_seconds(stderr: str) -> dict:
+    """Seconds of each family inside one leaderboard job: from its `training <family>` line to the next family's (or the
+    ranking line), and the reading before the first family as `read`."""
+    lines = stages(stderr)
+    marks = [(t, m.split()[1]) for t, m in lines if m.startswith("training ")] + [(stamp(lines, "ranking by"), "")]
+    out = {"read": marks[0][0]}
+    out |= {family: round(end - start, 1) for (start, family), (end, _) in zip(marks, marks[1:], strict=False)}
+    return out
 
 
 class Bench:
@@ -151,7 +162,7 @@ def board_vs_members(bench: Bench, rows: int, folds: int, repeat: int) -> dict:
     boards, members = [], []
     for i in range(repeat):
         print(f"board at {rows:,} rows, round {i + 1}/{repeat}", flush=True)
-        boards.append(bench.run(board_argv(folds), rows, f"leaderboard {'+'.join(FAMILIES)}"))
+        boards.append(bench.run(board_argv(specs["gbdt"]), rows, f"leaderboard {'+'.join(FAMILIES)}"))
         members.append({f: bench.run([PY, "-m", "core.train", "--spec", str(s)], rows, f"{f} job") for f, s in specs.items()})
     board_s = [b["wall_s"] for b in boards]
     sums = [sum(m[f]["wall_s"] for f in FAMILIES) for m in members]
@@ -169,6 +180,7 @@ def board_vs_members(bench: Bench, rows: int, folds: int, repeat: int) -> dict:
         "board_over_sum": round(statistics.median(b / s for b, s in zip(board_s, sums, strict=True)), 2),
         "board_rss_mb": round(statistics.median(b["rss_mb"] for b in boards)),
         "members_rss_mb": {f: round(statistics.median(m[f]["rss_mb"] for m in members)) for f in FAMILIES},
+        "board_family_s": family_seconds(boards[-1]["stderr"]),
         "leaderboard": table["leaderboard"],
         "member_cv_roc_auc_mean": member_cv,
         "max_cv_difference_board_vs_members": max(same) if same else None,
@@ -208,7 +220,11 @@ def flaml_vs_board(bench: Bench, rows: int, folds: int, budget: float) -> dict:
     flaml_run = bench.run(argv, rows, "FLAML AutoML")
     flaml = last_json(flaml_run)
     per_family = budget / len(FAMILIES)
-    board_run = bench.run(board_argv(folds, per_family), rows, f"leaderboard with {per_family:g} s search per family")
+    board_run = bench.run(
+        board_argv(spec_file(bench.folder, "gbdt", "kfold", folds), per_family),
+        rows,
+        f"leaderboard with {per_family:g} s search per family",
+    )
     table = last_json(board_run)["leaderboard"]
     best = max(table, key=lambda row: row["roc_auc_mean"])
     ours_test = bench.metrics(best["run_id"])["roc_auc"]
@@ -265,7 +281,7 @@ def report(result: dict) -> str:
         lines += [
             f"board at {board['rows']:,} rows: leaderboard {board['board_s']} s vs members' sum {board['members_sum_s']} s "
             f"-> {board['board_over_sum']}x; members {board['members_s']}; CV means board vs members differ by at most "
-            f"{board['max_cv_difference_board_vs_members']}"
+            f"{board['max_cv_difference_board_vs_members']}; seconds inside the last leaderboard {board['board_family_s']}"
         ]
         lines += [
             f"  {row['family']:<8} CV ROC AUC {row['roc_auc_mean']:.4f} ± {row['roc_auc_std']:.4f}, p vs best {row['p_value_vs_best']}"
@@ -309,8 +325,9 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or (OUT / "selection_quick.json" if args.quick else PROJECT / "bench" / "selection.json")
     result = json.loads(out.read_text()) if out.exists() else {"parts": {}}
     load, began = os.getloadavg(), time.perf_counter()
-    # As bench.run --quick: OpenMP threads sleep while waiting, so LightGBM on a busy shared machine does not crawl.
-    child_env = {"OMP_WAIT_POLICY": "PASSIVE"} if args.quick else {}
+    # OpenMP threads sleep while waiting (as bench.run --quick), so LightGBM on a shared machine does not spin: a 1M-row
+    # holdout job took 259 s instead of ~35 s at load 10 without it. Every side gets it; the JSON records it.
+    child_env = {"OMP_WAIT_POLICY": "PASSIVE"}
     with tempfile.TemporaryDirectory(prefix="bench-selection-") as tmp:
         bench = Bench(Path(tmp), args.data_dir, child_env)
         for part in args.parts:
@@ -324,7 +341,11 @@ def main(argv: list[str] | None = None) -> int:
             result["parts"][part] = {**found, "started": started, "load_avg_1_5_15": [round(x, 2) for x in load_part]}
     from bench.summary import machine
 
-    result |= {"machine": {**machine(), "load_before": load, "load_after": os.getloadavg()}, "mode": "quick" if args.quick else "full"}
+    result |= {
+        "machine": {**machine(), "load_before": load, "load_after": os.getloadavg()},
+        "mode": "quick" if args.quick else "full",
+        "child_env": child_env,
+    }
     result["targets"] = targets(result)
     print(report(result))
     print(f"\n{time.perf_counter() - began:.0f} s; load {load[0]:.2f} before, {os.getloadavg()[0]:.2f} after; wrote {out}")

@@ -113,3 +113,17 @@ def test_bench_requirements_pin_what_they_share_with_the_runtime_as_it_does():
     bench, runtime = pins("requirements-bench.txt"), pins("requirements.txt")
     assert bench.pop("flaml") == "2.7.0" and "flaml" not in runtime
     assert bench and all(runtime[name] == version for name, version in bench.items())
+
+
+def test_family_seconds_split_one_leaderboard_job_by_family():
+    stderr = "\n".join(
+        [
+            "[    1.5s] reading demo once for 3 families",
+            "[    3.0s] training gbdt (1 of 3) as run a1",
+            "[    9.0s] gbdt: model logged",
+            "[   10.0s] training linear (2 of 3) as run b2",
+            "[   14.5s] training forest (3 of 3) as run c3",
+            "[   30.0s] ranking by roc_auc (kfold)",
+        ]
+    )
+    assert selection.family_seconds(stderr) == {"read": 3.0, "gbdt": 7.0, "linear": 4.5, "forest": 15.5}
