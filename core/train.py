@@ -231,18 +231,18 @@ def _log_selection(spec: TrainSpec, prep: Prepared, params: dict, folder: Path, 
     """Cross-validation (cv.parquet, cv_<metric>_mean/_std) and the learning curve, on the train+valid rows.
 
     Returns the CV summary ({} for holdout), which the CLI result carries as `cv`."""
-    summary = {}
+    summary, fits = {}, ({} if spec.learning_curve else None)
     if spec.validation.kind != "holdout":
         from core.selection.cv import cross_validate, cv_summary
 
-        folds = cross_validate(spec, prep, params, log)
+        folds = cross_validate(spec, prep, params, log, fits)
         _log_frame(folds, "cv.parquet", folder)
         summary = cv_summary(folds)
         mlflow.log_metrics(summary)
     if spec.learning_curve:
         from core.selection.learning import learning_curve
 
-        _log_frame(learning_curve(spec, prep, params, log), "learning_curve.parquet", folder)
+        _log_frame(learning_curve(spec, prep, params, log, full=fits), "learning_curve.parquet", folder)
     return summary
 
 

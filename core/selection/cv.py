@@ -60,14 +60,19 @@ def _without_progress(log):
     return quiet
 
 
-def cross_validate(spec: TrainSpec, prep: Prepared, params: dict, log: Log) -> pd.DataFrame:
+def cross_validate(spec: TrainSpec, prep: Prepared, params: dict, log: Log, fits: dict | None = None) -> pd.DataFrame:
     """Per-fold metrics. Columns: fold, train_rows, valid_rows, valid_positives, valid_start, valid_end, roc_auc, pr_auc,
-    log_loss, brier, ece (valid_start/end: the block's time range, NaT without a time column)."""
+    log_loss, brier, ece (valid_start/end: the block's time range, NaT without a time column).
+
+    `fits`: a dict that receives {fold index: (valid scores, train scores)}, so the learning curve's full share reuses
+    the fold fits instead of repeating them."""
     folds = fold_positions(prep, spec)
     rows = []
     for number, (train_pos, valid_pos) in enumerate(folds, 1):
         log(f"CV fold {number}/{len(folds)} ({spec.validation.kind}): {len(train_pos):,} training rows, {len(valid_pos):,} validation rows")
-        _, valid_scores, _ = fold_fit(spec, prep, params, train_pos, valid_pos, log, score_train=False)
+        _, valid_scores, train_scores = fold_fit(spec, prep, params, train_pos, valid_pos, log, score_train=fits is not None)
+        if fits is not None:
+            fits[number - 1] = (valid_scores, train_scores)
         found = metrics.scores(prep.y[valid_pos], valid_scores)
         start, end = pd.NaT, pd.NaT
         if spec.time_column:

@@ -72,8 +72,11 @@ def subsample(positions: np.ndarray, y: np.ndarray, fraction: float, seed: int, 
     return np.sort(np.concatenate(kept))
 
 
-def learning_curve(spec: TrainSpec, prep: Prepared, params: dict, log: Log) -> pd.DataFrame:
-    """Metrics per fraction, fold and part. Columns: fraction, train_rows, fold, part, roc_auc, pr_auc, log_loss, brier, ece."""
+def learning_curve(spec: TrainSpec, prep: Prepared, params: dict, log: Log, full: dict | None = None) -> pd.DataFrame:
+    """Metrics per fraction, fold and part. Columns: fraction, train_rows, fold, part, roc_auc, pr_auc, log_loss, brier, ece.
+
+    `full`: {fold index: (valid scores, train scores)} of the fold fits cross-validation already made on every training
+    row (core.selection.cv.cross_validate's `fits`); the full share reuses them (the same rows, the same fit)."""
     from core.selection.cv import fold_fit
     from core.selection.folds import time_ns
 
@@ -91,7 +94,10 @@ def learning_curve(spec: TrainSpec, prep: Prepared, params: dict, log: Log) -> p
                 )
             # A line only, no progress mark: cross-validation has already moved the job's bar past where this would put it.
             log(f"learning curve: fold {fold + 1}/{len(found)}, {fraction:.1%} of the training rows ({len(kept):,})")
-            _, valid_scores, train_scores = fold_fit(spec, prep, params, kept, valid_pos, log)
+            if fraction >= 1.0 and full and fold in full:
+                valid_scores, train_scores = full[fold]
+            else:
+                _, valid_scores, train_scores = fold_fit(spec, prep, params, kept, valid_pos, log)
             for part, y, score in (("train", prep.y[kept], train_scores), ("valid", prep.y[valid_pos], valid_scores)):
                 found_metrics = metrics.scores(y, score)
                 rows.append([fraction, len(kept), fold, part, *(found_metrics[m] for m in METRICS)])

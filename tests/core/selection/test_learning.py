@@ -155,6 +155,14 @@ def test_kfold_curve_has_every_fold_and_the_full_fraction_is_each_folds_training
     assert full["train_rows"].tolist() == [len(train_pos) for train_pos, _ in fold_positions(prep, spec)]
     summary = learning_summary(frame, "roc_auc")
     assert summary["std"].notna().all() and len(summary) == 10
+    # With CV on, the full share reuses cross-validation's fold fits: the same metrics as the CV folds and as a refit.
+    from core.selection.cv import cross_validate
+
+    fits = {}
+    folds = cross_validate(spec, prep, params, quiet(), fits)
+    reused = learning_curve(spec, prep, params, quiet(), full=fits)
+    pd.testing.assert_frame_equal(reused, frame)
+    assert full["roc_auc"].tolist() == pytest.approx(folds["roc_auc"].tolist(), rel=1e-12)
 
 
 def test_timeseries_curve_keeps_each_folds_newest_rows(demo_con):
