@@ -200,6 +200,8 @@ def check(spec: TrainSpec) -> None:
         raise SpecError(
             "The dask engine validates on the holdout split only; use engine local for k-fold, time-series CV or learning curves."
         )
+    if spec.imbalance.method in OVERSAMPLING and spec.engine == "dask":  # the cluster's partitions are never in one frame
+        raise SpecError(f"The dask engine does not oversample; use engine local for {spec.imbalance.method}, or undersample.")
     if spec.split.kind == "temporal" and not spec.time_column:
         spec.split.kind = "stratified"
 

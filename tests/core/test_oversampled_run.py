@@ -9,9 +9,11 @@ import pandas as pd
 import pytest
 
 from core import metrics, runs, tracking, train
+from core.errors import SpecError
 from core.prepare import connect_and_prepare
 from core.progress import Log
 from core.spec import TrainSpec
+from tests.conftest import DEMO_ARGS
 
 
 def artifact(run_id, name):
@@ -69,3 +71,15 @@ def test_any_column_name_trains_with_oversampling_and_the_model_takes_the_raw_fi
     raw = pd.read_parquet(messy_root / "messy.parquet")
     scores = np.asarray(mlflow.pyfunc.load_model(f"runs:/{run_id}/model").predict(raw.drop(columns=["converted"])))[:, 1]
     np.testing.assert_allclose(scores[predictions["row"]], predictions["score"], rtol=0, atol=1e-9)
+
+
+def test_streaming_and_the_dask_engine_refuse_oversampling_in_one_line(train_env, capsys):
+    code = train.main([*DEMO_ARGS, "--family", "hashed_sgd", "--imbalance", "adasyn"])
+    out, err = capsys.readouterr()
+    assert code == 2 and "Traceback" not in err
+    assert (
+        json.loads(out.strip().splitlines()[-1])["error"]
+        == "hashed_sgd streams its data, so it cannot oversample (adasyn); use undersample."
+    )
+    with pytest.raises(SpecError, match=r"^The dask engine does not oversample; use engine local for smote, or undersample\.$"):
+        TrainSpec.from_dict({"dataset": "demo", "target": "converted", "engine": "dask", "imbalance": {"method": "smote"}})
