@@ -281,7 +281,7 @@ def report(result: dict) -> str:
         lines += [
             f"board at {board['rows']:,} rows: leaderboard {board['board_s']} s vs members' sum {board['members_sum_s']} s "
             f"-> {board['board_over_sum']}x; members {board['members_s']}; CV means board vs members differ by at most "
-            f"{board['max_cv_difference_board_vs_members']}; seconds inside the last leaderboard {board['board_family_s']}"
+            f"{board['max_cv_difference_board_vs_members']}; seconds inside the last leaderboard {board.get('board_family_s')}"
         ]
         lines += [
             f"  {row['family']:<8} CV ROC AUC {row['roc_auc_mean']:.4f} ± {row['roc_auc_std']:.4f}, p vs best {row['p_value_vs_best']}"
@@ -347,10 +347,10 @@ def main(argv: list[str] | None = None) -> int:
         "child_env": child_env,
     }
     result["targets"] = targets(result)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1, default=str) + "\n")  # before printing: the measurements are the slow part
     print(report(result))
     print(f"\n{time.perf_counter() - began:.0f} s; load {load[0]:.2f} before, {os.getloadavg()[0]:.2f} after; wrote {out}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1, default=str) + "\n")
     return 0
 
 
