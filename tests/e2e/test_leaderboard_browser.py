@@ -48,4 +48,5 @@ def test_compare_three_families_on_the_demo(app_url, app_store, page, tmp_path, 
     gbdt = stored.set_index("family").loc["gbdt", "run_id"]  # the first family trained: not the newest finished run
     page.goto(f"{app_url}/diagnostics?run={gbdt}")  # the table's link
     expect(page.get_by_role("heading", name="Diagnostics")).to_be_visible()
-    expect(page.get_by_text(re.compile(f"^gbdt · demo · .* · {gbdt[:8]}$"))).to_be_visible()
+    expect(page.locator("code", has_text=gbdt)).to_be_visible()  # the run line under the picker names the opened run
+    expect(page.get_by_role("combobox", name="Run")).to_have_value(re.compile(f"^gbdt · demo · .* · {gbdt[:8]}$"))
