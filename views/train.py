@@ -101,9 +101,9 @@ undersample_rate = middle.number_input(
 calibration = right.selectbox(
     "Calibration", CALIBRATIONS, index=CALIBRATIONS.index("isotonic"), key="train.calibration", help="fitted on the valid split only"
 )
-streaming = getattr(family, "STREAMING", False)  # a streamed family learns in one pass: no search, no folds
 if imbalance in OVERSAMPLING and calibration == "none":
     st.warning(f"{imbalance} adds synthetic positives, so the model's own probabilities run high: keep calibration on.")
+streaming = getattr(family, "STREAMING", False)  # a streamed family learns in one pass: no search, no folds
 validation = left.selectbox(
     "Validation",
     VALIDATIONS if time_column else VALIDATIONS[:2],
@@ -260,7 +260,6 @@ def job_board():
     )
     row = table.set_index("run_id").loc[chosen]
     st.code(jobs.log_tail(chosen) or "(no log yet)", language=None)
-    opens = row["status"] == "FINISHED" and row["family"] != "leaderboard"  # a leaderboard opens its families below
     if row["status"] == "FINISHED":  # raw against calibrated ECE, in words when the raw scores are off
         with ui.shown_errors():
             finished = runs.get(chosen)
@@ -269,6 +268,7 @@ def job_board():
                 st.warning(off)
             elif line:
                 st.caption(line)
+    opens = row["status"] == "FINISHED" and row["family"] != "leaderboard"  # a leaderboard opens its families below
     if opens and st.button("Open diagnostics", key="train.diagnostics", type="primary"):
         st.session_state["diag.open"] = chosen  # read by Diagnostics before its run picker renders
         st.switch_page("views/diagnostics.py")
