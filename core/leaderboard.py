@@ -27,7 +27,7 @@ from core.progress import Log
 from core.selection import leaderboard as board
 from core.selection.paired import RESAMPLES
 from core.spec import VALIDATIONS, TrainSpec
-from core.train import _flat, _key_values, train
+from core.train import flat, key_values, train
 from core.validate import first_error
 
 
@@ -155,9 +155,9 @@ def parse_args(argv: list[str] | None) -> tuple[TrainSpec, argparse.Namespace]:
     if args.experiment:
         raw["experiment"] = args.experiment
     if args.exclude:
-        raw["features"] = {**raw.get("features", {}), "exclude": _flat(args.exclude)}
+        raw["features"] = {**raw.get("features", {}), "exclude": flat(args.exclude)}
     if args.filter:
-        raw["filter"] = [*raw.get("filter", []), *_flat(args.filter)]
+        raw["filter"] = [*raw.get("filter", []), *flat(args.filter)]
     if args.validation or args.folds:
         raw["validation"] = {**raw.get("validation", {}), **({"kind": args.validation} if args.validation else {})}
         if args.folds:
@@ -166,7 +166,7 @@ def parse_args(argv: list[str] | None) -> tuple[TrainSpec, argparse.Namespace]:
         raw["search"] = {**raw.get("search", {}), "n_trials": args.n_trials or 0, "timeout_s": args.timeout_s, "metric": args.metric}
     model = raw.setdefault("model", {})
     model["family"] = args.families[0]  # each family gets its own copy (family_specs)
-    model["params"] = {**model.get("params", {}), **_key_values(_flat(args.param))}
+    model["params"] = {**model.get("params", {}), **key_values(flat(args.param))}
     if args.resamples < 1:
         raise SpecError(f"--resamples must be at least 1, not {args.resamples}.")
     return TrainSpec.from_dict(raw), args

@@ -16,37 +16,26 @@ import functools
 import json
 import logging
 import os
-import shutil
 import socket
 import tempfile
 import traceback
 from concurrent.futures import Future, ThreadPoolExecutor
-from importlib.metadata import version
 from pathlib import Path
 
 import mlflow
-import pandas as pd
 
 import models
-from core import data, jobs, metrics, naming, settings, stream, tracking
+from core import jobs, naming, stream, tracking
+from core import run_record as record
 from core.cli import crashed, describe, leave
 from core.errors import DataError, JobError, SpecError, WorkbenchError, failed
-from core.explain import explanation
 from core.prepare import Prepared, connect_and_prepare
 from core.progress import Log
 from core.search import search
-from core.selection.importance import feature_importance
-from core.signature import INPUT_TYPES, model_signature
 from core.spec import ENGINES, IMBALANCE, OVERSAMPLING, VALIDATIONS, TrainSpec, flatten
 from core.validate import first_error
-from models.calibrated import calibrate_on_scores, calibrated_scores
+from models.calibrated import calibrate_on_scores
 from models.imbalance import PriorCorrection, undersample
-
-HEADLINE = ("roc_auc", "pr_auc", "log_loss", "brier", "ece")
-# What a logged model needs to load and predict: this repository's code travels in the pickle by reference.
-MODEL_REQUIREMENTS = [
-    f"{name}=={version(name)}" for name in ("mlflow", "scikit-learn", "lightgbm", "pandas", "numpy", "scipy", "cloudpickle", "pyarrow")
-]
 
 
 def fit(spec: TrainSpec, prep: Prepared, params: dict, log: Log, calibrate: bool = True, rows=None, **fit_kwargs):
@@ -82,27 +71,6 @@ def fit(spec: TrainSpec, prep: Prepared, params: dict, log: Log, calibrate: bool
         final = calibrate_on_scores(model, valid_raw, prep.y[valid], spec.calibration)
         log(f"calibrated ({spec.calibration}) on {len(X_valid):,} valid rows", 0.6)  # valid: a mask or positions (a fold's)
     return estimator, model, final, valid_raw
-
-
-def fingerprint(con, spec: TrainSpec, prep: Prepared, rows: int) -> dict:
-    """Paths, rows, time range and a hash of the file list, so a run says what it saw."""
-    ds = data.resolve(con, spec.dataset)
-    out = {"dataset": ds.name, "paths": list(ds.files[:1000]), "files": len(ds.files), "rows": int(rows), "file_hash": ds.fingerprint}
-    if spec.time_column:
-        first, last = data.quantiles(con, ds, spec.time_column, [0.0, 1.0], spec.filter)
-        out["time_min"], out["time_max"] = str(first), str(last)
-    return out
-
-
-def _log_fingerprint(found: dict, folder: Path) -> None:
-    (folder / "fingerprint.json").write_text(json.dumps(found, indent=2))
-    mlflow.log_artifact(str(folder / "fingerprint.json"))
-
-
-def _log_frame(frame: pd.DataFrame, name: str, folder: Path) -> None:
-    path = folder / name
-    frame.to_parquet(path, index=False)
-    mlflow.log_artifact(str(path))
 
 
 def train(
@@ -168,7 +136,7 @@ def train(
             mlflow.log_metric("progress", 0.1)  # prepare's own progress went nowhere: a run is active per thread
             jobs.pause("loaded")
             unchanged()
-            _log_frame(prep.checks, "validation.parquet", folder)
+            record.log_frame(prep.checks, "validation.parquet", folder)
             problem = first_error(prep.checks)
             if problem:
                 raise DataError(f"Validation failed: {problem}")
@@ -190,19 +158,21 @@ def train(
                 cv = _log_selection(spec, prep, params, folder, log)
             if streaming:
                 scores, predictions, importance, final, example, rows = stream.fit_streaming(con, spec, params, prep, log, folder, resume)
-                _log_fingerprint(fingerprint(con, spec, prep, sum(rows.values())), folder)
-                result = log_results(scores, predictions, importance, None, final, example, rows, folder, log, prep.types, unchanged)
+                record.log_fingerprint(record.fingerprint(con, spec, prep, sum(rows.values())), folder)
+                result = record.log_results(scores, predictions, importance, None, final, example, rows, folder, log, prep.types, unchanged)
             elif on_dask:
                 from core.cluster.fit import fit_dask  # dask and distributed load only for dask runs
 
                 scores, predictions, importance, shap_frame, final, example, rows = fit_dask(con, spec, params, prep, log, scheduler)
-                _log_fingerprint(fingerprint(con, spec, prep, sum(rows.values())), folder)
-                result = log_results(scores, predictions, importance, shap_frame, final, example, rows, folder, log, prep.types, unchanged)
+                record.log_fingerprint(record.fingerprint(con, spec, prep, sum(rows.values())), folder)
+                result = record.log_results(
+                    scores, predictions, importance, shap_frame, final, example, rows, folder, log, prep.types, unchanged
+                )
             else:
-                _log_fingerprint(fingerprint(con, spec, prep, len(prep.y)), folder)
+                record.log_fingerprint(record.fingerprint(con, spec, prep, len(prep.y)), folder)
                 estimator, model, final, valid_raw = fit(spec, prep, params, log)
                 jobs.pause("fitted")
-                result = _evaluate_and_log(spec, prep, estimator, model, final, valid_raw, folder, log, unchanged)
+                result = record.evaluate_and_log(spec, prep, estimator, model, final, valid_raw, folder, log, unchanged)
             if spec.validation.kind != "holdout":
                 result["cv"] = {name.removeprefix("cv_"): value for name, value in cv.items()}
             return {"run_id": mlflow.active_run().info.run_id, **result}
@@ -238,109 +208,17 @@ def _log_selection(spec: TrainSpec, prep: Prepared, params: dict, folder: Path, 
         from core.selection.cv import cross_validate, cv_summary
 
         folds = cross_validate(spec, prep, params, log, fits)
-        _log_frame(folds, "cv.parquet", folder)
+        record.log_frame(folds, "cv.parquet", folder)
         summary = cv_summary(folds)
         mlflow.log_metrics(summary)
     if spec.learning_curve:
         from core.selection.learning import learning_curve
 
-        _log_frame(learning_curve(spec, prep, params, log, full=fits), "learning_curve.parquet", folder)
+        record.log_frame(learning_curve(spec, prep, params, log, full=fits), "learning_curve.parquet", folder)
     return summary
 
 
-def _evaluate_and_log(spec, prep: Prepared, estimator, model, final, valid_raw, folder: Path, log: Log, check=None) -> dict:
-    test = prep.labels == "test"
-    X_test = prep.frame.loc[test, prep.features]  # one take: not every row's features copied first
-    raw = {
-        "valid": model.predict_proba(prep.frame.loc[prep.labels == "valid", prep.features])[:, 1] if valid_raw is None else valid_raw,
-        "test": model.predict_proba(X_test)[:, 1],
-    }
-    shap_rows = settings.get("shap_rows")
-    shap_frame = None
-    if getattr(estimator, "shap_note", None):  # a family that says why it has no SHAP values (ensembles that average)
-        mlflow.set_tag("wb.shap", estimator.shap_note)
-    if shap_rows and hasattr(estimator, "contributions"):
-        # SHAP is LightGBM's C++ (outside the GIL, ~0.8 s for 2,000 rows): it runs while this thread scores the
-        # splits and logs the metrics and predictions; log_results waits for it before logging shap.parquet.
-        pool = ThreadPoolExecutor(1, thread_name_prefix="explain")
-        shap_frame = pool.submit(explanation, estimator, X_test, shap_rows, spec.seed)
-        pool.shutdown(wait=False)
-    scores = {part: (prep.y[prep.labels == part], calibrated_scores(final, raw[part])) for part in raw}
-    predictions = pd.DataFrame(
-        {"row": prep.frame.index[test], "y": scores["test"][0], "score": scores["test"][1], "score_raw": raw["test"]}
-    )
-    if spec.time_column:
-        predictions["time"] = pd.to_datetime(prep.frame.loc[test, spec.time_column]).to_numpy()
-    for column in prep.segments:
-        predictions[column] = prep.frame.loc[test, column].to_numpy()
-    importance = feature_importance(estimator, X_test, prep.y[test], spec.seed)  # permutation where the model has none
-    rows = {part: int((prep.labels == part).sum()) for part in ("train", "valid", "test")}
-    return log_results(scores, predictions, importance, shap_frame, final, X_test.head(5), rows, folder, log, prep.types, check)
-
-
-def model_code(folder: Path) -> list[str]:
-    """What a logged model needs of this repository, staged under `folder`: `models/` and `core/`. The model is pickled
-    by reference to these modules, so it travels with them and loads where this checkout is not on sys.path (a
-    scheduler's machine, a Dask worker). All of `core/`, though the model needs only `core.errors`: loading puts the
-    copy first on sys.path, so a process that imports `core` afterwards (a Dask worker that scored and now prepares
-    training data, or a worker spawned from it) must find a whole package there, not a shell of two files."""
-    staged = folder / "code"
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    for package in ("models", "core"):
-        shutil.copytree(settings.PROJECT / package, staged / package, ignore=ignore, dirs_exist_ok=True)
-    return [str(staged / "models"), str(staged / "core")]
-
-
-def log_results(
-    scores: dict, predictions, importance, shap_frame, final, example, rows: dict, folder: Path, log: Log, types: dict[str, str], check=None
-) -> dict:
-    """Logs metrics per split, predictions, importance, SHAP and the model; returns the CLI result.
-
-    `shap_frame` may be a Future of it (computed meanwhile). `check` runs just before the model is logged (the
-    data-unchanged check); progress 1.0 marks the run complete.
-    """
-    found = {part: metrics.scores(y, score) for part, (y, score) in scores.items()}
-    out_metrics = found["test"]
-    # Oversampling distorts the model's own probabilities: the raw scores' test ECE says how far calibration moved them.
-    uncalibrated = {
-        "test_ece_raw": metrics.ece(predictions["y"], predictions["score_raw"]),
-        "test_mean_score_raw": float(predictions["score_raw"].mean()),
-    }
-    # One batch: each log_metric call is its own store transaction. The test metrics also go under their plain
-    # names, as the job table reads them.
-    mlflow.log_metrics(
-        {f"{part}_{name}": v for part, values in found.items() for name, v in values.items()}
-        | {n: out_metrics[n] for n in HEADLINE}
-        | uncalibrated
-    )
-    log(f"test ROC AUC {out_metrics['roc_auc']:.4f}, ECE {out_metrics['ece']:.4f}", 0.7)
-    _log_frame(predictions, "predictions.parquet", folder)
-    _log_frame(importance.sort_values("importance", ascending=False), "importance.parquet", folder)
-    if isinstance(shap_frame, Future):
-        shap_frame = shap_frame.result()
-    if shap_frame is not None:
-        _log_frame(shap_frame, "shap.parquet", folder)
-        log(f"explained {len(shap_frame):,} test rows", 0.85)
-    jobs.pause("logging")
-    if check is not None:
-        check()
-    mlflow.sklearn.log_model(
-        final,
-        name="model",
-        serialization_format="cloudpickle",
-        pyfunc_predict_fn="predict_proba",
-        signature=model_signature(types, example, final.predict_proba(example)),
-        input_example=example,
-        metadata={INPUT_TYPES: types},
-        pip_requirements=MODEL_REQUIREMENTS,  # inferring them reloads the model in a subprocess: ~6 s
-        code_paths=model_code(folder),
-    )
-    mlflow.log_metric("progress", 1.0)
-    log("model logged", 1.0)
-    return {"status": "FINISHED", "metrics": {k: out_metrics[k] for k in HEADLINE}, "rows": rows}
-
-
-def _key_values(items: list[str]) -> dict:
+def key_values(items: list[str]) -> dict:
     out = {}
     for item in items:
         key, sep, value = item.partition("=")
@@ -353,7 +231,7 @@ def _key_values(items: list[str]) -> dict:
     return out
 
 
-def _flat(groups: list[list[str]] | None) -> list[str]:
+def flat(groups: list[list[str]] | None) -> list[str]:
     return [item for group in groups or [] for item in group]
 
 
@@ -405,20 +283,20 @@ def parse_args(argv: list[str] | None) -> tuple[TrainSpec, argparse.Namespace]:
     if args.experiment:
         raw["experiment"] = args.experiment
     if args.features or args.exclude:
-        raw["features"] = {**raw.get("features", {}), **({"include": _flat(args.features)} if args.features else {})}
+        raw["features"] = {**raw.get("features", {}), **({"include": flat(args.features)} if args.features else {})}
         if args.exclude:
-            raw["features"]["exclude"] = _flat(args.exclude)
+            raw["features"]["exclude"] = flat(args.exclude)
     if args.family or args.param:
         model = raw.setdefault("model", {})
         if args.family:
             model["family"] = args.family
-        model["params"] = {**model.get("params", {}), **_key_values(_flat(args.param))}
+        model["params"] = {**model.get("params", {}), **key_values(flat(args.param))}
     if args.split:
         raw.setdefault("split", {})["kind"] = args.split
     if args.imbalance:
         raw.setdefault("imbalance", {})["method"] = args.imbalance
     if args.filter:
-        raw["filter"] = [*raw.get("filter", []), *_flat(args.filter)]
+        raw["filter"] = [*raw.get("filter", []), *flat(args.filter)]
     if args.n_trials is not None:
         raw.setdefault("search", {})["n_trials"] = args.n_trials
     if args.engine:
