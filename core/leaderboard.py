@@ -26,8 +26,8 @@ from core.prepare import connect_and_prepare
 from core.progress import Log
 from core.selection import leaderboard as board
 from core.selection.paired import RESAMPLES
-from core.spec import VALIDATIONS, TrainSpec
-from core.train import flat, key_values, train
+from core.spec import TrainSpec
+from core.train import add_spec_flags, spec_from_flags, train
 from core.validate import first_error
 
 
@@ -128,45 +128,19 @@ class _Parser(argparse.ArgumentParser):
 
 def parse_args(argv: list[str] | None) -> tuple[TrainSpec, argparse.Namespace]:
     parser = _Parser(prog="python -m core.leaderboard", description="Train several model families on the same splits and rank them.")
-    parser.add_argument("--spec", help="a TrainSpec YAML file (flags given as well override it; its model family is ignored)")
-    parser.add_argument("--data", help="dataset name or path relative to the data root")
-    parser.add_argument("--target")
-    parser.add_argument("--positive-value")
-    parser.add_argument("--time-column")
+    add_spec_flags(parser)  # core.train's spec flags; --param goes to every family that has the parameter
     parser.add_argument("--families", nargs="+", required=True, metavar="FAMILY", help=f"two or more of {', '.join(models.families())}")
-    parser.add_argument("--validation", choices=VALIDATIONS)
-    parser.add_argument("--folds", type=int)
     parser.add_argument("--metric", default="roc_auc", choices=board.METRICS)
     budget = parser.add_mutually_exclusive_group()
     budget.add_argument("--n-trials", type=int, help="search trials per family")
     budget.add_argument("--timeout-s", type=float, help="search seconds per family")
-    parser.add_argument("--param", nargs="+", action="append", metavar="K=V", help="given to every family that has K")
-    parser.add_argument("--exclude", nargs="+", action="append", metavar="COL")
-    parser.add_argument("--filter", nargs="+", action="append", metavar="'COL OP VALUE'")
-    parser.add_argument("--experiment")
     parser.add_argument("--resamples", type=int, default=RESAMPLES, help="paired bootstrap resamples (holdout)")
     parser.add_argument("--run-id", help=argparse.SUPPRESS)  # the parent run, made by core.jobs
     args = parser.parse_args(argv)
-    raw = TrainSpec.from_file(args.spec).to_dict() if args.spec else {}
-    if not raw and not (args.data and args.target):
-        raise SpecError("Give --spec FILE, or --data and --target.")
-    flags = {"dataset": args.data, "target": args.target, "positive_value": args.positive_value, "time_column": args.time_column}
-    raw.update({k: v for k, v in flags.items() if v is not None})
-    if args.experiment:
-        raw["experiment"] = args.experiment
-    if args.exclude:
-        raw["features"] = {**raw.get("features", {}), "exclude": flat(args.exclude)}
-    if args.filter:
-        raw["filter"] = [*raw.get("filter", []), *flat(args.filter)]
-    if args.validation or args.folds:
-        raw["validation"] = {**raw.get("validation", {}), **({"kind": args.validation} if args.validation else {})}
-        if args.folds:
-            raw["validation"]["folds"] = args.folds
+    raw = spec_from_flags(args, TrainSpec.from_file(args.spec).to_dict() if args.spec else {})
     if args.n_trials is not None or args.timeout_s is not None:
         raw["search"] = {**raw.get("search", {}), "n_trials": args.n_trials or 0, "timeout_s": args.timeout_s, "metric": args.metric}
-    model = raw.setdefault("model", {})
-    model["family"] = args.families[0]  # each family gets its own copy (family_specs)
-    model["params"] = {**model.get("params", {}), **key_values(flat(args.param))}
+    raw.setdefault("model", {})["family"] = args.families[0]  # each family gets its own copy (family_specs)
     if args.resamples < 1:
         raise SpecError(f"--resamples must be at least 1, not {args.resamples}.")
     return TrainSpec.from_dict(raw), args

@@ -243,14 +243,13 @@ def _spec_of_run(run_id: str) -> TrainSpec:
         raise SpecError(f"Cannot read the spec of run {run_id}; is the run id right?") from None
 
 
-def parse_args(argv: list[str] | None) -> tuple[TrainSpec, argparse.Namespace]:
-    parser = argparse.ArgumentParser(prog="python -m core.train", description="Train one model as one MLflow run.")
+def add_spec_flags(parser: argparse.ArgumentParser) -> None:
+    """The flags that build a TrainSpec, shared by core.train and core.leaderboard (see spec_from_flags)."""
     parser.add_argument("--spec", help="a TrainSpec YAML file (flags given as well override it)")
     parser.add_argument("--data", help="dataset name or path relative to the data root")
     parser.add_argument("--target")
     parser.add_argument("--positive-value")
     parser.add_argument("--time-column")
-    parser.add_argument("--family", choices=sorted(models.families()))
     parser.add_argument("--features", nargs="+", action="append", metavar="COL")
     parser.add_argument("--exclude", nargs="+", action="append", metavar="COL")
     parser.add_argument("--param", nargs="+", action="append", metavar="K=V")
@@ -259,21 +258,14 @@ def parse_args(argv: list[str] | None) -> tuple[TrainSpec, argparse.Namespace]:
     parser.add_argument("--imbalance", choices=IMBALANCE, help="e.g. smote: oversample the training rows (calibration then isotonic)")
     parser.add_argument("--filter", nargs="+", action="append", metavar="'COL OP VALUE'")
     parser.add_argument("--experiment")
-    parser.add_argument("--n-trials", type=int)
     parser.add_argument("--validation", choices=VALIDATIONS, help="holdout (default), kfold (stratified) or timeseries CV")
     parser.add_argument("--folds", type=int, help="CV folds (default 5)")
     parser.add_argument("--no-gap", action="store_true", help="timeseries CV: no WB_CONVERSION_DAYS gap before each block")
     parser.add_argument("--learning-curve", action="store_true", help="also log metrics against training-set size (learning_curve.parquet)")
-    parser.add_argument("--engine", choices=ENGINES, help="local (default) or dask: gbdt on a dask.distributed cluster")
-    parser.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="dask scheduler (default WB_DASK_SCHEDULER, else a local cluster)")
-    parser.add_argument("--resume", metavar="RUN_ID", help="continue a hashed_sgd run from its last checkpoint")
-    parser.add_argument("--run-id", help=argparse.SUPPRESS)  # set by core.jobs, which makes the run first
-    args = parser.parse_args(argv)
-    if args.resume:
-        args.run_id = args.resume
-    raw = TrainSpec.from_file(args.spec).to_dict() if args.spec else {}
-    if args.resume and not args.spec:
-        raw = _spec_of_run(args.resume).to_dict()
+
+
+def spec_from_flags(args: argparse.Namespace, raw: dict) -> dict:
+    """`raw` (a spec as a dict, maybe empty) with the add_spec_flags flags given applied over it."""
     if not raw and not (args.data and args.target):
         raise SpecError("Give --spec FILE, or --data and --target.")
     flags = {"dataset": args.data, "target": args.target, "positive_value": args.positive_value, "time_column": args.time_column}
@@ -286,10 +278,8 @@ def parse_args(argv: list[str] | None) -> tuple[TrainSpec, argparse.Namespace]:
         raw["features"] = {**raw.get("features", {}), **({"include": flat(args.features)} if args.features else {})}
         if args.exclude:
             raw["features"]["exclude"] = flat(args.exclude)
-    if args.family or args.param:
+    if args.param:
         model = raw.setdefault("model", {})
-        if args.family:
-            model["family"] = args.family
         model["params"] = {**model.get("params", {}), **key_values(flat(args.param))}
     if args.split:
         raw.setdefault("split", {})["kind"] = args.split
@@ -297,15 +287,36 @@ def parse_args(argv: list[str] | None) -> tuple[TrainSpec, argparse.Namespace]:
         raw.setdefault("imbalance", {})["method"] = args.imbalance
     if args.filter:
         raw["filter"] = [*raw.get("filter", []), *flat(args.filter)]
-    if args.n_trials is not None:
-        raw.setdefault("search", {})["n_trials"] = args.n_trials
-    if args.engine:
-        raw["engine"] = args.engine
     given = {"kind": args.validation, "folds": args.folds, "gap": False if args.no_gap else None}
     if any(v is not None for v in given.values()):
         raw["validation"] = {**raw.get("validation", {}), **{k: v for k, v in given.items() if v is not None}}
     if args.learning_curve:
         raw["learning_curve"] = True
+    return raw
+
+
+def parse_args(argv: list[str] | None) -> tuple[TrainSpec, argparse.Namespace]:
+    parser = argparse.ArgumentParser(prog="python -m core.train", description="Train one model as one MLflow run.")
+    add_spec_flags(parser)
+    parser.add_argument("--family", choices=sorted(models.families()))
+    parser.add_argument("--n-trials", type=int)
+    parser.add_argument("--engine", choices=ENGINES, help="local (default) or dask: gbdt on a dask.distributed cluster")
+    parser.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="dask scheduler (default WB_DASK_SCHEDULER, else a local cluster)")
+    parser.add_argument("--resume", metavar="RUN_ID", help="continue a hashed_sgd run from its last checkpoint")
+    parser.add_argument("--run-id", help=argparse.SUPPRESS)  # set by core.jobs, which makes the run first
+    args = parser.parse_args(argv)
+    if args.resume:
+        args.run_id = args.resume
+    raw = TrainSpec.from_file(args.spec).to_dict() if args.spec else {}
+    if args.resume and not args.spec:
+        raw = _spec_of_run(args.resume).to_dict()
+    raw = spec_from_flags(args, raw)
+    if args.family:
+        raw.setdefault("model", {})["family"] = args.family
+    if args.n_trials is not None:
+        raw.setdefault("search", {})["n_trials"] = args.n_trials
+    if args.engine:
+        raw["engine"] = args.engine
     if args.scheduler and raw.get("engine", "local") != "dask":
         raise SpecError("--scheduler is for --engine dask (or a spec with engine: dask).")
     return TrainSpec.from_dict(raw), args
