@@ -32,7 +32,16 @@ def test_cv_part_times_both_jobs_and_their_stages(quick):
     results, _ = quick
     cv = results["parts"]["cv"]
     assert cv["rows"] == selection.QUICK["cv_rows"] and cv["folds"] == 5
-    for key in ("cv_stage_s", "fit_stage_s", "holdout_job_s", "cv_job_s", "holdout_rss_mb", "cv_rss_mb", "cv_over_fit_each"):
+    for key in (
+        "cv_stage_s",
+        "fit_stage_s",
+        "holdout_fit_stage_s",
+        "holdout_job_s",
+        "cv_job_s",
+        "holdout_rss_mb",
+        "cv_rss_mb",
+        "cv_over_fit_each",
+    ):
         assert len(cv[key]) == 1 and all(v > 0 for v in cv[key]), key
     assert cv["cv_over_fit"] == statistics.median(cv["cv_over_fit_each"])
     assert cv["cv_rss_ratio"] == pytest.approx(cv["cv_rss_mb"][0] / cv["holdout_rss_mb"][0], abs=0.01)
