@@ -51,6 +51,12 @@ def log_frame(frame: pd.DataFrame, name: str, folder: Path) -> None:
     mlflow.log_artifact(str(path))
 
 
+def explained_rows(estimator) -> int:
+    """Test rows a job explains: WB_SHAP_ROWS, or fewer where the family caps it (shap_row_cap: forest's SHAP is slow)."""
+    rows = settings.get("shap_rows")
+    return min(rows, getattr(estimator, "shap_row_cap", rows))
+
+
 def evaluate_and_log(spec, prep: Prepared, estimator, model, final, valid_raw, folder: Path, log: Log, check=None) -> dict:
     """Scores the valid and test splits with a local fit, explains and ranks features, then log_results."""
     test = prep.labels == "test"
@@ -59,7 +65,7 @@ def evaluate_and_log(spec, prep: Prepared, estimator, model, final, valid_raw, f
         "valid": model.predict_proba(prep.frame.loc[prep.labels == "valid", prep.features])[:, 1] if valid_raw is None else valid_raw,
         "test": model.predict_proba(X_test)[:, 1],
     }
-    shap_rows = settings.get("shap_rows")
+    shap_rows = explained_rows(estimator)
     shap_frame = None
     if getattr(estimator, "shap_note", None):  # a family that says why it has no SHAP values (ensembles that average)
         mlflow.set_tag("wb.shap", estimator.shap_note)
