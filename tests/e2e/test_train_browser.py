@@ -47,7 +47,8 @@ def test_launch_a_job_then_read_and_save_its_threshold(app_url, app_store, page,
     launch.click()
     expect(page.get_by_role("heading", name="Jobs")).to_be_in_viewport()  # the board sits right under Launch
     page.screenshot(path=tmp_path / "launched.png")
-    board = page.locator('[data-testid="stDataFrame"]:visible').last
+    # The job board (its "duration (s)" column), not a leaderboard's table a test before left in the store.
+    board = page.locator('[data-testid="stDataFrame"]:visible').filter(has_text="duration (s)")
     expect(board).to_contain_text("FINISHED", timeout=120_000)
     expect(page.get_by_text(re.compile(r'"status": "FINISHED"'))).to_be_visible(timeout=30_000)
     page.screenshot(path=tmp_path / "train.png", full_page=True)

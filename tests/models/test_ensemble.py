@@ -15,7 +15,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
 import models
-from core import train
+from core import tracking, train
 from core.errors import SpecError
 from core.settings import PROJECT
 from core.spec import TrainSpec
@@ -163,6 +163,7 @@ def messy_store(messy_root, store, monkeypatch):
     monkeypatch.setenv("WB_DATA_ROOT", str(messy_root))
     monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
     monkeypatch.setenv("WB_SHAP_ROWS", "40")
+    tracking.client()  # this process reads the job's store too: mlflow's global URI may still name an earlier test's
     return messy_root
 
 
