@@ -149,8 +149,8 @@ def train(
                 )
                 params = search(spec, prep, log)
             mlflow.log_params({f"param.{k}": v for k, v in params.items()})  # after the search: params are immutable
-            if streaming and spec.imbalance.method in OVERSAMPLING:  # synthetic rows need every positive in memory at once
-                raise SpecError(f"{family.NAME} streams its data, so it cannot oversample ({spec.imbalance.method}); use undersample.")
+            if models.oversampling_problem(family, spec.imbalance.method):  # synthetic rows need every positive in memory
+                raise SpecError(models.oversampling_problem(family, spec.imbalance.method))
             cv = {}
             if spec.validation.kind != "holdout" or spec.learning_curve:
                 if streaming:

@@ -75,3 +75,12 @@ def _coerce(param: Param, value: Any, family_name: str) -> Any:
     if param.low is not None and not param.low <= value <= param.high:
         raise SpecError(f"{where} is out of range [{param.low}, {param.high}].")
     return value
+
+
+def oversampling_problem(module, method: str) -> str | None:
+    """Why `module` cannot oversample with `method`, or None: a streamed family never holds every positive at once."""
+    from core.spec import OVERSAMPLING
+
+    if getattr(module, "STREAMING", False) and method in OVERSAMPLING:
+        return f"{module.NAME} streams its data, so it cannot oversample ({method}); use undersample."
+    return None

@@ -104,6 +104,9 @@ calibration = right.selectbox(
 if imbalance in OVERSAMPLING and calibration == "none":
     st.warning(f"{imbalance} adds synthetic positives, so the model's own probabilities run high: keep calibration on.")
 streaming = getattr(family, "STREAMING", False)  # a streamed family learns in one pass: no search, no folds
+if models.oversampling_problem(family, imbalance):  # the job would refuse it: Launch stays off and says why
+    params_problem = params_problem or models.oversampling_problem(family, imbalance)
+    st.error(models.oversampling_problem(family, imbalance))
 validation = left.selectbox(
     "Validation",
     VALIDATIONS if time_column else VALIDATIONS[:2],
