@@ -95,9 +95,8 @@ def train_env(demo_root, store, monkeypatch):
 DEMO_ARGS = ["--data", "demo", "--target", "converted", "--time-column", "event_time", "--exclude", "revenue", "true_p", "user_id"]
 
 
-@pytest.fixture(scope="session")
-def demo_run(demo_root, store) -> str:
-    """One finished gbdt run (isotonic) on the small demo, in the session's store: Diagnostics' input."""
+def train_on_demo(demo_root, store, spec, shap_rows: int) -> str:
+    """Trains `spec` on the small demo into `store`, explaining `shap_rows` rows; the finished run's id."""
     import io
 
     from core import train
@@ -105,9 +104,17 @@ def demo_run(demo_root, store) -> str:
     with pytest.MonkeyPatch.context() as env:
         env.setenv("WB_DATA_ROOT", str(demo_root))
         env.setenv("MLFLOW_TRACKING_URI", store)
-        env.setenv("WB_SHAP_ROWS", "300")
-        spec, _ = train.parse_args([*DEMO_ARGS, "--param", "n_estimators=60", "num_leaves=15", "--calibration", "isotonic"])
+        env.setenv("WB_SHAP_ROWS", str(shap_rows))
         return train.train(spec, log=train.Log(io.StringIO()))["run_id"]
+
+
+@pytest.fixture(scope="session")
+def demo_run(demo_root, store) -> str:
+    """One finished gbdt run (isotonic) on the small demo, in the session's store: Diagnostics' input."""
+    from core import train
+
+    spec, _ = train.parse_args([*DEMO_ARGS, "--param", "n_estimators=60", "num_leaves=15", "--calibration", "isotonic"])
+    return train_on_demo(demo_root, store, spec, 300)
 
 
 SMOTE_ARGS = [*DEMO_ARGS, "--family", "linear", "--imbalance", "smote", "--validation", "kfold", "--folds", "2"]
@@ -116,16 +123,9 @@ SMOTE_ARGS = [*DEMO_ARGS, "--family", "linear", "--imbalance", "smote", "--valid
 @pytest.fixture(scope="session")
 def smote_run(demo_root, store) -> str:
     """One finished linear run with SMOTE (calibration left to its isotonic default) and 2-fold CV on the small demo."""
-    import io
-
     from core import train
 
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("WB_DATA_ROOT", str(demo_root))
-        env.setenv("MLFLOW_TRACKING_URI", store)
-        env.setenv("WB_SHAP_ROWS", "100")
-        spec, _ = train.parse_args(SMOTE_ARGS)
-        return train.train(spec, log=train.Log(io.StringIO()))["run_id"]
+    return train_on_demo(demo_root, store, train.parse_args(SMOTE_ARGS)[0], 100)
 
 
 def messy_frame(rows: int = 600, seed: int = 0) -> pd.DataFrame:

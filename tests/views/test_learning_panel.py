@@ -1,26 +1,21 @@
 """Diagnostics' learning-curve panel: drawn with its verdict for a run that logged a curve, a caption for one that did not."""
 
-import io
-
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from core import runs, train
 from core.selection import learning
 from core.settings import PROJECT
+from tests.conftest import train_on_demo
 from views.learning_panel import HOW_TO_GET
 
 
 @pytest.fixture(scope="module")
 def curve_run(demo_root, store) -> str:
     """A finished linear run on the small demo that logged a learning curve."""
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("WB_DATA_ROOT", str(demo_root))
-        env.setenv("MLFLOW_TRACKING_URI", store)
-        env.setenv("WB_SHAP_ROWS", "100")
-        raw = {"dataset": "demo", "target": "converted", "time_column": "event_time", "sample_rows": 4000, "learning_curve": True,
-               "features": {"exclude": ["revenue", "true_p", "user_id"]}, "model": {"family": "linear", "params": {"C": 0.5}}}  # fmt: skip
-        return train.train(train.TrainSpec.from_dict(raw), log=train.Log(io.StringIO()))["run_id"]
+    raw = {"dataset": "demo", "target": "converted", "time_column": "event_time", "sample_rows": 4000, "learning_curve": True,
+           "features": {"exclude": ["revenue", "true_p", "user_id"]}, "model": {"family": "linear", "params": {"C": 0.5}}}  # fmt: skip
+    return train_on_demo(demo_root, store, train.TrainSpec.from_dict(raw), 100)
 
 
 def opened(run_id: str) -> AppTest:
