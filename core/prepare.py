@@ -32,6 +32,7 @@ class Prepared:
     segments: list[str]
     checks: pd.DataFrame
     types: dict[str, str] = dataclasses.field(default_factory=dict)  # feature -> DuckDB type, for the model signature
+    values: pd.DataFrame | None = None  # the value stage's columns (spec.value.columns()), row-aligned with frame; never features
 
 
 def plan_columns(cols: dict[str, str], spec: TrainSpec) -> list[str]:
@@ -54,7 +55,7 @@ def plan_columns(cols: dict[str, str], spec: TrainSpec) -> list[str]:
             for c, kind in cols.items()
             if c not in spec.features.exclude and not is_temporal(kind) and not is_nested(kind) and c != ROW_KEY
         ]
-    features = [c for c in features if c not in (spec.target, spec.time_column)]
+    features = [c for c in features if c not in (spec.target, spec.time_column, *spec.value.columns())]
     if not features:
         raise SpecError("No features are left; include some columns or exclude fewer.")
     return features
@@ -71,10 +72,16 @@ def prepare(con, spec: TrainSpec, log: Log) -> Prepared:
     taken = [c for c in spec.segment_columns or [] if c in PREDICTION_COLUMNS]
     if taken:
         raise DataError(f"Segment column {taken[0]!r} has a name predictions.parquet uses ({', '.join(PREDICTION_COLUMNS)}); pick others.")
-    extra = [c for c in (spec.segment_columns or []) if c not in features and c != spec.time_column]
+    value_columns = value_columns_of(cols, spec)
+    extra = [c for c in (spec.segment_columns or []) if c not in features and c != spec.time_column and c not in value_columns]
     wanted = [*features, *([spec.time_column] if spec.time_column else []), *extra]
-    frame = data.training_frame(con, spec.dataset, spec.target, wanted, spec.filter, spec.positive_value, spec.sample_rows, spec.seed)
+    frame = data.training_frame(
+        con, spec.dataset, spec.target, [*wanted, *value_columns], spec.filter, spec.positive_value, spec.sample_rows, spec.seed
+    )
     y = frame.pop("__target").to_numpy(dtype=int)
+    values = frame[value_columns].copy() if value_columns else None
+    if value_columns:
+        frame = frame.drop(columns=[c for c in value_columns if c not in wanted])
     log(f"loaded {len(frame):,} rows × {len(features)} features from {spec.dataset}", 0.1)
     time_values = frame[spec.time_column] if spec.time_column else None
     labels = split_labels(y, time_values, spec.split.kind, spec.split.valid_fraction, spec.split.test_fraction, spec.seed)
@@ -89,7 +96,18 @@ def prepare(con, spec: TrainSpec, log: Log) -> Prepared:
     for column in features:  # infinities are missing values to every family
         if pd.api.types.is_float_dtype(frame[column]):
             frame[column] = frame[column].replace([np.inf, -np.inf], np.nan)
-    return Prepared(frame, y, labels, features, segments, checks, {c: cols[c] for c in features})
+    return Prepared(frame, y, labels, features, segments, checks, {c: cols[c] for c in features}, values)
+
+
+def value_columns_of(cols: dict[str, str], spec: TrainSpec) -> list[str]:
+    """The value stage's columns, checked to exist and be numeric (DataError naming the first that is not)."""
+    named = spec.value.columns()
+    for column in named:
+        if column not in cols:
+            raise DataError(f"Unknown value column {column!r} in {spec.dataset}; columns are: {', '.join(cols)}.")
+        if not is_numeric(cols[column]) or cols[column].upper() == "BOOLEAN":
+            raise DataError(f"Value column {column!r} holds {cols[column]} values; give a numeric revenue column.")
+    return named
 
 
 def connect_and_prepare(spec: TrainSpec, log: Log) -> tuple:

@@ -20,6 +20,7 @@ VALIDATIONS = ("holdout", "kfold", "timeseries")
 SEARCH_METRICS = ("roc_auc", "pr_auc", "log_loss")
 ENGINES = ("local", "dask")
 DASK_FAMILIES = ("gbdt",)  # families the dask engine trains
+VALUE_FAMILIES = ("gbdt", "linear")  # regressors of the value stage
 
 
 @dataclass
@@ -62,6 +63,19 @@ class Validation:
 
 
 @dataclass
+class Value:
+    """The value (revenue) stage: a regressor of the value column on converters, fitted after the classifier."""
+
+    column: str | None = None  # None: no value stage; with horizons, one of them (default the last)
+    horizons: list[str] = field(default_factory=list)  # cumulative value columns, shortest horizon first (revenue_d1, revenue_d7, …)
+    family: str = "gbdt"
+
+    def columns(self) -> list[str]:
+        """Every value column the stage reads: the horizons in order, or the one column."""
+        return list(self.horizons) or ([self.column] if self.column else [])
+
+
+@dataclass
 class TrainSpec:
     dataset: str
     target: str
@@ -82,6 +96,7 @@ class TrainSpec:
     segment_columns: list[str] | None = None  # None: every low-cardinality categorical
     experiment: str = "workbench"
     engine: str = "local"  # local: pandas on this machine; dask: a dask.distributed cluster (the scheduler is a setting)
+    value: Value = field(default_factory=Value)  # optional revenue stage: expected value = p(convert) x E[value | convert]
 
     def __post_init__(self) -> None:
         check(self)
@@ -116,7 +131,15 @@ class TrainSpec:
             raise SpecError(f"Cannot read spec file {path}: {err.strerror}") from None
 
 
-_NESTED = {"features": Features, "split": Split, "model": Model, "search": Search, "imbalance": Imbalance, "validation": Validation}
+_NESTED = {
+    "features": Features,
+    "split": Split,
+    "model": Model,
+    "search": Search,
+    "imbalance": Imbalance,
+    "validation": Validation,
+    "value": Value,
+}
 
 
 def _build(kind: type, raw: Any, where: str):
@@ -184,6 +207,13 @@ def check(spec: TrainSpec) -> None:
         ("validation.folds", _whole(spec.validation.folds) and 2 <= spec.validation.folds <= 20, "a whole number from 2 to 20"),
         ("validation.gap", isinstance(spec.validation.gap, bool), "true or false"),
         ("learning_curve", isinstance(spec.learning_curve, bool), "true or false"),
+        ("value.column", spec.value.column is None or (isinstance(spec.value.column, str) and spec.value.column.strip()), "a column name"),
+        (
+            "value.horizons",
+            _is_names(spec.value.horizons) and len(set(spec.value.horizons)) == len(spec.value.horizons),
+            "a list of distinct column names",
+        ),
+        ("value.family", spec.value.family in VALUE_FAMILIES, f"one of {', '.join(VALUE_FAMILIES)}"),
     ]
     for key, ok, expected in rules:
         if not ok:
@@ -202,8 +232,31 @@ def check(spec: TrainSpec) -> None:
         )
     if spec.imbalance.method in OVERSAMPLING and spec.engine == "dask":  # the cluster's partitions are never in one frame
         raise SpecError(f"The dask engine does not oversample; use engine local for {spec.imbalance.method}, or undersample.")
+    _check_value(spec)
     if spec.split.kind == "temporal" and not spec.time_column:
         spec.split.kind = "stratified"
+
+
+def _check_value(spec: TrainSpec) -> None:
+    """The value stage's rules: a column among the horizons, never a feature or the target, local engine."""
+    value = spec.value
+    if value.horizons and value.column is None:
+        value.column = value.horizons[-1]
+    if not value.column:
+        return
+    if value.horizons and value.column not in value.horizons:
+        raise SpecError(f"`value.column` {value.column!r} must be one of value.horizons ({', '.join(value.horizons)}), or left out.")
+    named = set(value.columns())
+    if spec.target in named:
+        raise SpecError(f"The value column {spec.target!r} is the target; give the revenue column as value.column.")
+    if named & set(spec.features.include):
+        raise SpecError(
+            f"Value column {sorted(named & set(spec.features.include))[0]!r} is known only after the outcome; remove it from features."
+        )
+    if spec.engine != "local":
+        raise SpecError("The value stage runs on the local engine only; use engine local, or drop value.column.")
+    if spec.model.family == "hashed_sgd":
+        raise SpecError("The value stage needs the training rows in memory; hashed_sgd streams them. Use another family.")
 
 
 def _fraction(value: Any, upper: float = 0.5) -> bool:

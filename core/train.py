@@ -32,7 +32,7 @@ from core.errors import DataError, JobError, SpecError, WorkbenchError, failed
 from core.prepare import Prepared, connect_and_prepare
 from core.progress import Log
 from core.search import search
-from core.spec import ENGINES, IMBALANCE, OVERSAMPLING, VALIDATIONS, TrainSpec, flatten
+from core.spec import ENGINES, IMBALANCE, OVERSAMPLING, VALIDATIONS, VALUE_FAMILIES, TrainSpec, flatten
 from core.validate import first_error
 from models.calibrated import calibrate_on_scores
 from models.imbalance import PriorCorrection, undersample
@@ -262,6 +262,14 @@ def add_spec_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--folds", type=int, help="CV folds (default 5)")
     parser.add_argument("--no-gap", action="store_true", help="timeseries CV: no WB_CONVERSION_DAYS gap before each block")
     parser.add_argument("--learning-curve", action="store_true", help="also log metrics against training-set size (learning_curve.parquet)")
+    parser.add_argument("--value-column", metavar="COL", help="revenue column: adds the value stage (expected value per row)")
+    parser.add_argument(
+        "--value-horizons",
+        nargs="+",
+        metavar="COL",
+        help="cumulative value columns, shortest horizon first (e.g. revenue_d1 revenue_d7 revenue_d30)",
+    )
+    parser.add_argument("--value-family", choices=VALUE_FAMILIES, help="regressor of the value stage (default gbdt)")
 
 
 def spec_from_flags(args: argparse.Namespace, raw: dict) -> dict:
@@ -292,6 +300,9 @@ def spec_from_flags(args: argparse.Namespace, raw: dict) -> dict:
         raw["validation"] = {**raw.get("validation", {}), **{k: v for k, v in given.items() if v is not None}}
     if args.learning_curve:
         raw["learning_curve"] = True
+    given = {"column": args.value_column, "horizons": args.value_horizons, "family": args.value_family}
+    if any(v is not None for v in given.values()):
+        raw["value"] = {**raw.get("value", {}), **{k: v for k, v in given.items() if v is not None}}
     return raw
 
 

@@ -53,3 +53,29 @@ def test_flatten_gives_dotted_text_params():
     flat = flatten(TrainSpec.from_dict({"dataset": "d", "target": "y", "model": {"family": "gbdt", "params": {"num_leaves": 15}}}))
     assert flat["model.params.num_leaves"] == "15"
     assert flat["split.kind"] == "stratified"
+
+
+def test_value_section_round_trips_and_defaults_its_column_to_the_last_horizon():
+    spec = TrainSpec.from_dict({"dataset": "d", "target": "y", "value": {"horizons": ["revenue_d1", "revenue_d7"]}})
+    assert spec.value.column == "revenue_d7"
+    assert spec.value.columns() == ["revenue_d1", "revenue_d7"]
+    assert TrainSpec.from_yaml(spec.to_yaml()).value == spec.value
+    assert TrainSpec.from_dict({"dataset": "d", "target": "y"}).value.columns() == []
+
+
+@pytest.mark.parametrize(
+    ("value", "extra", "message"),
+    [
+        ({"column": "rev", "horizons": ["rev_d1", "rev_d7"]}, {}, "must be one of value.horizons"),
+        ({"column": "y"}, {}, "is the target"),
+        ({"column": "rev"}, {"features": {"include": ["rev", "a"]}}, "known only after the outcome"),
+        ({"column": "rev", "family": "forest"}, {}, "`value.family` must be one of gbdt, linear"),
+        ({"horizons": ["a", "a"]}, {}, "distinct column names"),
+        ({"column": "rev"}, {"model": {"family": "hashed_sgd"}}, "hashed_sgd streams"),
+        ({"column": "rev"}, {"engine": "dask"}, "local engine only"),
+        ({"colum": "rev"}, {}, "Unknown key `value.colum`"),
+    ],
+)
+def test_bad_value_sections_say_what_to_fix(value, extra, message):
+    with pytest.raises(SpecError, match=message):
+        TrainSpec.from_dict({"dataset": "d", "target": "y", "value": value, **extra})
