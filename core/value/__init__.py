@@ -1,0 +1,1 @@
+"""The value (revenue) stage: regression metrics and value diagnostics."""
