@@ -14,7 +14,7 @@ import pandas as pd
 from scipy import sparse
 
 import models
-from core import data, metrics, runs, scorer, settings, signature, tracking
+from core import data, metrics, runs, scorer, settings, signature, tracking, value_compare
 from core.errors import DataError, RegistryError
 from core.metrics import EPS, HEADLINE, binary_arrays, scores
 from core.spec import TrainSpec
@@ -23,6 +23,7 @@ from core.sql import Filter
 
 COMPARE_COLUMNS = ["metric", "challenger", "champion", "diff", "diff_lo", "diff_hi"]
 GATE_COLUMNS = ["rule", "value", "limit", "passed"]
+VALUE_RULE = "Value RMSLE not worse than the champion's by more than delta"
 BLOCK_WEIGHTS = 4_000_000  # Poisson weights held at once (resamples per block × rows): ~32 MB
 STREAM_ROWS = 200_000
 
@@ -128,7 +129,10 @@ def _positive_scores(model, frame: pd.DataFrame) -> np.ndarray:
 def paired_scores(model: str, challenger, champion=None, data: str | None = None, filters: Sequence[Filter] = ()) -> pd.DataFrame:
     """Both versions' scores on the same rows. Columns: y, challenger, champion (NaN without a champion).
 
-    Rows: the challenger run's test split, or every row of dataset `data` with a target (after `filters`).
+    Rows: the challenger run's test split, or every row of dataset `data` with a target (after `filters`). When either
+    version has a value stage, also: value (the actual value column, NaN where missing), value_challenger and
+    value_champion (each model's value_if_converted for that column, NaN for a side without it); attrs["value_column"]
+    names the column (the challenger's headline, else the champion's) and attrs["value_note"] says why a side is NaN.
     """
     found = {"challenger": version_of(model, challenger)}
     if champion is not None:
@@ -141,11 +145,42 @@ def paired_scores(model: str, challenger, champion=None, data: str | None = None
         columns = _dataset_columns(found["challenger"].run_id, data)
     else:
         columns = list(dict.fromkeys(c for n in names for c in n))
-    frame, y = holdout(found["challenger"].run_id, columns, data, filters)
+    valued = {role: value_compare.value_model(m) for role, m in loaded.items()}
+    column = next((v.value_column for v in valued.values() if v is not None), None)
+    note = ""
+    if column is not None and not _has_column(found["challenger"].run_id, data, column):
+        note = f"dataset {data!r} has no column {column!r}, so value is not compared"
+    read = column is not None and not note and column not in columns
+    frame, y = holdout(found["challenger"].run_id, [*columns, column] if read else columns, data, filters)
+    actual = frame.pop(column).to_numpy(dtype=float) if read else np.full(len(y), np.nan)
     out = pd.DataFrame({"y": y, "challenger": _positive_scores(loaded["challenger"], frame), "champion": np.nan})
     if "champion" in loaded:
         out["champion"] = _positive_scores(loaded["champion"], frame)
+    if column is None:
+        return out
+    out["value"] = actual
+    for role in ("challenger", "champion"):
+        predicted, why = _value_if_converted(valued.get(role), loaded.get(role), frame, column)
+        out[f"value_{role}"] = predicted
+        note = note or (f"the {role} {why}" if why and role in loaded else "")
+    out.attrs.update(value_column=column, value_note=note)
     return out
+
+
+def _value_if_converted(value_model, pyfunc_model, frame: pd.DataFrame, column: str) -> tuple[np.ndarray, str]:
+    """(the model's E[column | converted] per row, or NaN and why not)."""
+    if value_model is None:
+        return np.full(len(frame), np.nan), "has no value stage"
+    names = _inputs(pyfunc_model)
+    predicted = value_model.value_if_converted(frame[names] if names else frame)
+    if column not in predicted.columns:
+        return np.full(len(frame), np.nan), f"predicts {', '.join(predicted.columns)}, not {column}"
+    return predicted[column].to_numpy(dtype=float), ""
+
+
+def _has_column(run_id: str, dataset: str | None, column: str) -> bool:
+    con = data.connect()
+    return column in data.columns(con, dataset or run_spec(run_id).dataset)
 
 
 def _dataset_columns(run_id: str, dataset: str | None) -> list[str]:
@@ -241,9 +276,21 @@ def _percentiles(values: np.ndarray) -> tuple[float, float]:
 def compare(
     model: str, challenger, champion=None, data: str | None = None, filters: Sequence[Filter] = (), resamples: int = 200, seed: int = 0
 ) -> pd.DataFrame:
-    """Challenger against champion on the same rows (see paired_scores). Columns: metric, challenger, champion, diff, diff_lo, diff_hi."""
+    """Challenger against champion on the same rows (see paired_scores). Columns: metric, challenger, champion, diff, diff_lo, diff_hi.
+
+    With a value stage on either side, rows value_rmse, value_mae, value_r2 and value_rmsle follow (see
+    core.value_compare), on the same rows' converters with a known value; attrs value_rows, value_column, value_note.
+    """
     paired = paired_scores(model, challenger, champion, data, filters)
-    return paired_bootstrap(paired["y"], paired["challenger"], paired["champion"], resamples, seed)
+    table = paired_bootstrap(paired["y"], paired["challenger"], paired["champion"], resamples, seed)
+    if "value" not in paired:
+        return table
+    values = value_compare.value_comparison(
+        paired["y"], paired["value"], paired["value_challenger"], paired["value_champion"], resamples, seed
+    )
+    both = pd.concat([table, values], ignore_index=True)
+    both.attrs = {**table.attrs, "value_rows": values.attrs["rows"], **paired.attrs}
+    return both
 
 
 def gate(comparison: pd.DataFrame, has_champion: bool) -> pd.DataFrame:
@@ -254,6 +301,10 @@ def gate(comparison: pd.DataFrame, has_champion: bool) -> pd.DataFrame:
     interval bound: on a few thousand holdout rows the 95% interval of the difference is wider than delta, so asking its
     lower bound to clear −delta would fail most retrains of an equally good model (and the upper bound would pass
     clearly worse ones). The interval stays in the comparison for a person to read before promoting.
+
+    When the comparison has value rows and a champion: "value RMSLE not worse than the champion's by more than delta"
+    reads the RMSLE difference's point estimate against +gate_max_rmsle_increase, for the same reason; when a side has
+    no value stage the rule is skipped, and a passing row says so and why (attrs["value_note"]).
     """
     by = comparison.set_index("metric")
     rules = [
@@ -269,5 +320,12 @@ def gate(comparison: pd.DataFrame, has_champion: bool) -> pd.DataFrame:
                 np.greater_equal,
             )
         )
+    skipped = []
+    if has_champion and f"{value_compare.PREFIX}rmsle" in by.index:
+        rmsle, limit = by.loc[f"{value_compare.PREFIX}rmsle"], settings.get("gate_max_rmsle_increase")
+        if np.isfinite(rmsle["challenger"]) and np.isfinite(rmsle["champion"]) or not comparison.attrs.get("value_note"):
+            rules.append((VALUE_RULE, rmsle["diff"], limit, np.less_equal))
+        else:
+            skipped.append((f"{VALUE_RULE}: skipped, {comparison.attrs['value_note']}", np.nan, float(limit), True))
     rows = [(rule, float(value), float(limit), bool(np.isfinite(value) and test(value, limit))) for rule, value, limit, test in rules]
-    return pd.DataFrame(rows, columns=GATE_COLUMNS)
+    return pd.DataFrame(rows + skipped, columns=GATE_COLUMNS)

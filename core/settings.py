@@ -48,6 +48,13 @@ def _non_negative_float(text: str) -> float:
     return value
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value != value or abs(value) == float("inf"):
+        raise ValueError("must be a finite number")
+    return value
+
+
 def _positive_float(text: str) -> float:
     value = float(text)
     if value <= 0:
@@ -73,6 +80,7 @@ SETTINGS = (
     Setting("gate_min_roc_auc", "WB_GATE_MIN_ROC_AUC", "0.6", "Promotion gate: the challenger's ROC AUC must be at least this", _non_negative_float),
     Setting("gate_max_ece", "WB_GATE_MAX_ECE", "0.02", "Promotion gate: the challenger's ECE must be at most this", _non_negative_float),
     Setting("gate_max_drop", "WB_GATE_MAX_DROP", "0.005", "Promotion gate: ROC AUC the challenger may lose against the champion on the same rows", _non_negative_float),
+    Setting("gate_max_rmsle_increase", "WB_GATE_MAX_RMSLE_INCREASE", "0.02", "Promotion gate, when challenger and champion both have a value stage: value RMSLE the challenger may add over the champion's on the same holdout converters (negative: it must improve by that much)", _finite_float),
     Setting("upload_max_mb", "WB_UPLOAD_MAX_MB", "500", "Largest file, in MB, the Explore page accepts as an upload (Streamlit's own ceiling is set to 4096 in .streamlit/config.toml)", _positive_int),
     Setting("score_chunk_rows", "WB_SCORE_CHUNK_ROWS", "200000", "Rows per chunk when core.score streams a dataset", _positive_int),
     Setting("dask_scheduler", "WB_DASK_SCHEDULER", "", "Dask scheduler (`tcp://HOST:PORT`) for the dask engine; when set, the Train page offers the engine. Empty: `--engine dask` starts a local cluster"),
