@@ -31,7 +31,7 @@ OUT = PROJECT / "bench" / "out"
 TRAIN_ROWS = 1_000_000
 MODEL = "bench-score"
 THRESHOLD = 0.1
-EXCLUDE = ["revenue", "true_p", "user_id", "site_id"]
+EXCLUDE = ["revenue", "true_p", "true_value", "revenue_d1", "revenue_d7", "revenue_d30", "user_id", "site_id"]
 JOB = ["--data", "demo", "--target", "converted", "--time-column", "event_time", "--exclude", *EXCLUDE]
 JOB += ["--param", "n_estimators=200", "--calibration", "isotonic"]
 TARGETS = "targets: throughput ours/raw >= 0.8, ours peak RSS < 2048 MB"

@@ -23,7 +23,7 @@ from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent  # not core.settings: the raw path imports nothing of ours
 OUT = PROJECT / "bench" / "out"
-EXCLUDE = ["revenue", "true_p", "user_id", "site_id"]
+EXCLUDE = ["revenue", "true_p", "true_value", "revenue_d1", "revenue_d7", "revenue_d30", "user_id", "site_id"]
 JOB = ["--data", "demo", "--target", "converted", "--time-column", "event_time", "--exclude", *EXCLUDE, "--calibration", "isotonic"]
 VALID, TEST, SHAP_ROWS = 0.15, 0.15, 2000
 TARGETS = "targets: AUC gap <= 0.01, ECE <= 0.01, wall ours/raw <= 1.5, RSS ours/raw <= 2"

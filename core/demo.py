@@ -43,8 +43,21 @@ INTERCEPT = -3.5
 # Drift ramps in over the last DRIFT_DAYS: more social traffic, new free-trial campaigns, and conversion
 # falling by DRIFT_LEVEL in log-odds by the last day (the model overestimates; calibration drifts).
 DRIFT_DAYS, DRIFT_LEVEL, DRIFT_SOCIAL_SHARE = 14, 0.2, 0.2
-# Known only after the outcome (revenue) or only to the simulator (true_p): never features.
-NOT_FEATURES = ("revenue", "true_p")
+# Order value of a converter: log-normal around exp(mu), mu from country, device, offer and session depth.
+VALUE_INTERCEPT, VALUE_SIGMA, VALUE_DEPTH = 3.0, 0.5, 0.35
+COUNTRY_VALUE = {"US": 0.35, "GB": 0.25, "DE": 0.20, "FR": 0.10, "IN": -0.60, "BR": -0.40, "JP": 0.30, "CA": 0.20, "AU": 0.20, "MX": -0.35, "ES": 0.0, "NL": 0.15}  # fmt: skip
+DEVICE_VALUE = {"mobile": -0.20, "desktop": 0.30, "tablet": 0.10}
+# A free trial's first order is small and a bundle's large; the trial pays later, as a renewal (d30 ranks rows unlike d1).
+OFFER_VALUE = {"none": 0.0, "discount": -0.25, "free_trial": -0.60, "bundle": 0.45}
+# Later value: a repeat order on days 1-6 after conversion (counted in revenue_d7) and a renewal or repeat order on
+# days 7-29 (revenue_d30). Per horizon: the days [first, last) after conversion the order arrives on (uniform), its
+# chance per offer, and its amount's lift per offer: exp(mu + lift + VALUE_SIGMA * noise).
+LATER_VALUE = {
+    "revenue_d7": ((1, 7), {"none": 0.10, "discount": 0.18, "free_trial": 0.05, "bundle": 0.08}, dict.fromkeys(OFFERS, 0.0)),
+    "revenue_d30": ((7, 30), {"none": 0.12, "discount": 0.15, "free_trial": 0.55, "bundle": 0.20}, {"none": -0.30, "discount": -0.30, "free_trial": 1.10, "bundle": -0.30}),
+}  # fmt: skip
+# Known only after the outcome (revenue and its horizons) or only to the simulator (true_p, true_value): never features.
+NOT_FEATURES = ("revenue", "true_p", "true_value", "revenue_d1", "revenue_d7", "revenue_d30")
 
 
 def _pick(rng: np.random.Generator, options: dict, n: int) -> np.ndarray:
@@ -67,6 +80,18 @@ def _zipf_ids(rng: np.random.Generator, n: int, size: int, a: float) -> np.ndarr
     ranks = np.arange(1, size + 1, dtype=float)
     weights = ranks**-a
     return rng.choice(size, size=n, p=weights / weights.sum()) + 1
+
+
+def horizon_revenue(rng: np.random.Generator, revenue: np.ndarray, mu: np.ndarray, offer: np.ndarray, day: np.ndarray, days: int) -> dict:
+    """Cumulative revenue_d1, revenue_d7, revenue_d30: later orders count only if they arrive by the data's last day."""
+    n, total, out = len(revenue), revenue, {"revenue_d1": revenue}
+    for name, ((first, last), chances, lift) in LATER_VALUE.items():
+        happens = (revenue > 0) & (rng.random(n) < _effect(offer, OFFERS, chances))
+        amount = np.maximum(np.round(np.exp(mu + _effect(offer, OFFERS, lift) + VALUE_SIGMA * rng.standard_normal(n)), 2), 0.01)
+        arrives = day + rng.integers(first, last, size=n)
+        total = total + np.where(happens & (arrives <= days - 1), amount, 0.0)  # censored: after the last day, not yet seen
+        out[name] = total
+    return out
 
 
 def generate(rows: int, days: int, seed: int = 7) -> pa.Table:
@@ -137,7 +162,18 @@ def generate(rows: int, days: int, seed: int = 7) -> pa.Table:
     logit = logit - DRIFT_LEVEL * ramp
     true_p = 1 / (1 + np.exp(-logit))
     converted = (rng.random(n) < true_p).astype(np.int8)
-    revenue = np.where(converted == 1, np.round(rng.lognormal(3.2, 0.8, size=n), 2), 0.0)
+    # The same draws as the lognormal this replaced (lognormal is exp of these), so every later column keeps its values.
+    noise = rng.standard_normal(n)
+    mu = (
+        VALUE_INTERCEPT
+        + _effect(country, COUNTRIES, COUNTRY_VALUE)
+        + _effect(device, DEVICES, DEVICE_VALUE)
+        + _effect(offer, OFFERS, OFFER_VALUE)
+        + VALUE_DEPTH * np.log(session_depth)
+    )
+    true_value = np.exp(mu + VALUE_SIGMA**2 / 2)  # E[revenue | converted, row] of a log-normal
+    revenue = np.where(converted == 1, np.maximum(np.round(np.exp(mu + VALUE_SIGMA * noise), 2), 0.01), 0.0)
+    horizons = horizon_revenue(np.random.default_rng([seed, 14]), revenue, mu, offer, day, days)
 
     def missing(share: float) -> np.ndarray:
         return rng.random(n) < share
@@ -166,6 +202,8 @@ def generate(rows: int, days: int, seed: int = 7) -> pa.Table:
             "converted": pa.array(converted),
             "revenue": pa.array(revenue),
             "true_p": pa.array(true_p),
+            "true_value": pa.array(true_value),
+            **{name: pa.array(values) for name, values in horizons.items()},
         }
     )
 

@@ -92,7 +92,7 @@ def train_env(demo_root, store, monkeypatch):
     return demo_root
 
 
-DEMO_ARGS = ["--data", "demo", "--target", "converted", "--time-column", "event_time", "--exclude", "revenue", "true_p", "user_id"]
+DEMO_ARGS = ["--data", "demo", "--target", "converted", "--time-column", "event_time", "--exclude", *demo.NOT_FEATURES, "user_id"]
 
 
 def train_on_demo(demo_root, store, spec, shap_rows: int) -> str:
@@ -126,6 +126,26 @@ def smote_run(demo_root, store) -> str:
     from core import train
 
     return train_on_demo(demo_root, store, train.parse_args(SMOTE_ARGS)[0], 100)
+
+
+VALUE_ARGS = [*DEMO_ARGS, "--param", "n_estimators=60", "num_leaves=15", "--calibration", "isotonic"]
+
+
+@pytest.fixture(scope="session")
+def value_run(demo_root, store) -> str:
+    """One finished gbdt run with a value stage on `revenue` (isotonic) on the small demo, in the session's store."""
+    from core import train
+
+    return train_on_demo(demo_root, store, train.parse_args([*VALUE_ARGS, "--value-column", "revenue"])[0], 300)
+
+
+@pytest.fixture(scope="session")
+def horizon_run(demo_root, store) -> str:
+    """A value run over the horizons revenue_d1 and revenue_d7 (the 21-day demo matures no 30-day horizon)."""
+    from core import train
+
+    spec = train.parse_args([*VALUE_ARGS, "--value-horizons", "revenue_d1", "revenue_d7"])[0]
+    return train_on_demo(demo_root, store, spec, 100)
 
 
 def messy_frame(rows: int = 600, seed: int = 0) -> pd.DataFrame:

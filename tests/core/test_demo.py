@@ -1,6 +1,11 @@
+import subprocess
+import types
+from pathlib import Path
+
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from sklearn.metrics import r2_score
 
 from core import demo
 from core.errors import WorkbenchError
@@ -8,7 +13,9 @@ from core.errors import WorkbenchError
 COLUMNS = [
     "event_date", "event_time", "user_id", "campaign_id", "site_id", "country", "device", "os", "channel", "placement", "offer",
     "ad_position", "hour", "session_depth", "dwell_s", "prev_visits", "bid_price", "converted", "revenue", "true_p",
+    "true_value", "revenue_d1", "revenue_d7", "revenue_d30",
 ]  # fmt: skip
+BEFORE_VALUE = "afe7f79"  # the last commit before issue 14's demo value: its generator gives every other column
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +43,80 @@ def test_conversion_rate_is_realistic_and_follows_true_p(table):
 def test_revenue_only_for_converters(table):
     assert (table.loc[table["converted"] == 0, "revenue"] == 0).all()
     assert (table.loc[table["converted"] == 1, "revenue"] > 0).all()
+
+
+def test_value_columns_follow_conversion_and_never_decrease(table):
+    converted = table["converted"] == 1
+    assert (table["true_value"] > 0).all()
+    assert (table["revenue_d1"] == table["revenue"]).all()
+    for name in ("revenue_d7", "revenue_d30"):
+        assert (table.loc[~converted, name] == 0).all()
+    assert (table["revenue_d7"] >= table["revenue_d1"]).all() and (table["revenue_d30"] >= table["revenue_d7"]).all()
+    assert (table["revenue_d30"] > table["revenue_d1"]).mean() > 0.1 * converted.mean()  # later orders do happen
+    assert set(demo.NOT_FEATURES) == {"revenue", "true_p", "true_value", "revenue_d1", "revenue_d7", "revenue_d30"}
+
+
+def test_later_orders_arrive_after_conversion_and_are_censored_at_the_last_day(table):
+    day = (table["event_time"] - table["event_time"].min().normalize()).dt.days.to_numpy()
+    last = day == day.max()
+    assert last.sum() > 1000
+    assert (table.loc[last, "revenue_d30"] == table.loc[last, "revenue_d1"]).all()  # nothing arrives on day 0 after conversion
+    # The same draws with the last day moved: a row's later orders count exactly when they arrive by the last day.
+    offer = table["offer"].map(list(demo.OFFERS).index).to_numpy()
+    inputs = (table["revenue"].to_numpy(), np.log(table["true_value"].to_numpy()), offer, day)
+    seen = demo.horizon_revenue(np.random.default_rng(3), *inputs, days=28)
+    full = demo.horizon_revenue(np.random.default_rng(3), *inputs, days=28 + 29)  # every order of every row has arrived
+    later = demo.horizon_revenue(np.random.default_rng(3), *inputs, days=40)  # d30 complete for rows of days 0-10
+    assert (seen["revenue_d30"][last] == seen["revenue_d1"][last]).all()
+    assert (seen["revenue_d7"][day <= 27 - 6] == full["revenue_d7"][day <= 27 - 6]).all()
+    assert (later["revenue_d30"][day <= 39 - 29] == full["revenue_d30"][day <= 39 - 29]).all()
+    assert (later["revenue_d30"][day > 39 - 29] < full["revenue_d30"][day > 39 - 29]).any()
+    assert (seen["revenue_d7"][day > 27 - 6] < full["revenue_d7"][day > 27 - 6]).any()
+    for name in ("revenue_d7", "revenue_d30"):
+        assert (seen[name] <= later[name]).all() and (later[name] <= full[name]).all()
+    # Censoring shows in the data: the newest rows have accrued less of their d30 value than the old ones.
+    accrued = table["revenue_d30"] / table["revenue_d1"]
+    converted = table["converted"] == 1
+    assert accrued[converted & (day < 28 - 30 + 7)].mean() > accrued[converted & (day >= 28 - 7)].mean()
+
+
+def test_free_trials_pay_later_so_d30_ranks_offers_unlike_d1(table):
+    means = table[table["converted"] == 1].groupby("offer")[["revenue_d1", "revenue_d30"]].mean()
+    assert means.loc["free_trial", "revenue_d1"] < means.loc["none", "revenue_d1"]
+    assert (means.loc["free_trial", "revenue_d30"] / means.loc["free_trial", "revenue_d1"]) > 1.5
+    assert (means.loc["none", "revenue_d30"] / means.loc["none", "revenue_d1"]) < 1.3
+
+
+def test_true_value_is_the_unbiased_oracle_of_revenue_and_explains_it():
+    big = demo.generate(200_000, 56, seed=3).to_pandas()
+    converters = big[big["converted"] == 1]
+    assert len(converters) > 8_000
+    assert converters["revenue"].mean() == pytest.approx(converters["true_value"].mean(), rel=0.03)
+    log_r2 = r2_score(np.log(converters["revenue"]), np.log(converters["true_value"]) - demo.VALUE_SIGMA**2 / 2)
+    raw_r2 = r2_score(converters["revenue"], converters["true_value"])
+    print(f"oracle R² on converters: log {log_r2:.3f}, raw {raw_r2:.3f}")
+    assert 0.4 < log_r2 < 0.6 and 0.3 < raw_r2 < 0.5  # learnable, not trivial
+    by_offer = converters.groupby("offer")["revenue"].mean()
+    assert by_offer["bundle"] > by_offer["none"] > by_offer["free_trial"]
+
+
+def test_every_column_before_the_value_columns_keeps_its_values():
+    """Other tests and benchmarks rely on the demo's values: the value columns draw from a second generator."""
+    try:
+        source = subprocess.run(
+            ["git", "show", f"{BEFORE_VALUE}:core/demo.py"], cwd=Path(demo.__file__).parent, capture_output=True, text=True, check=True
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip(f"commit {BEFORE_VALUE} is not in this checkout")
+    before = types.ModuleType("demo_before")
+    exec(compile(source, "demo_before.py", "exec"), before.__dict__)
+    for rows, days, seed in ((5_000, 28, 1), (3_000, 7, 7)):
+        old, new = before.generate(rows, days, seed), demo.generate(rows, days, seed)
+        assert new.column_names[: old.num_columns] == old.column_names
+        for name in old.column_names:
+            if name != "revenue":
+                assert new[name].equals(old[name]), name
+        assert ((old["revenue"].to_numpy() > 0) == (new["revenue"].to_numpy() > 0)).all()
 
 
 def test_ids_and_missing_values(table):

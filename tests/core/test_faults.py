@@ -54,7 +54,7 @@ def spec(dataset: str = "events.parquet") -> TrainSpec:
             "dataset": dataset,
             "target": "converted",
             "time_column": "event_time",
-            "features": {"exclude": ["revenue", "true_p", "user_id"]},
+            "features": {"exclude": ["revenue", "true_p", "true_value", "revenue_d1", "revenue_d7", "revenue_d30", "user_id"]},
             "model": {"family": "gbdt", "params": {"n_estimators": 10, "num_leaves": 7}},
             "calibration": "sigmoid",
             "experiment": "faults",

@@ -15,7 +15,7 @@ from core.spec import TrainSpec
 from tests.conftest import DEMO_ARGS
 
 pytestmark = pytest.mark.slow
-EXCLUDE = {"exclude": ["revenue", "true_p", "user_id"]}
+EXCLUDE = {"exclude": ["revenue", "true_p", "true_value", "revenue_d1", "revenue_d7", "revenue_d30", "user_id"]}
 
 
 def spec(family="gbdt", filters=(), **params):

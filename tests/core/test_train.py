@@ -86,7 +86,7 @@ def test_gbdt_contributions_add_up_to_the_raw_log_odds(train_env, capsys):
 
 def test_undersampling_keeps_scores_calibrated(train_env, capsys, tmp_path):
     spec = TrainSpec.from_dict(
-        {"dataset": "demo", "target": "converted", "time_column": "event_time", "features": {"exclude": ["revenue", "true_p", "user_id"]},
+        {"dataset": "demo", "target": "converted", "time_column": "event_time", "features": {"exclude": ["revenue", "true_p", "true_value", "revenue_d1", "revenue_d7", "revenue_d30", "user_id"]},
          "model": {"family": "gbdt", "params": {"n_estimators": 60}}, "imbalance": {"method": "undersample", "undersample_rate": 0.25}}
     )  # fmt: skip
     (tmp_path / "spec.yaml").write_text(spec.to_yaml())

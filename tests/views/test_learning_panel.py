@@ -14,7 +14,7 @@ from views.learning_panel import HOW_TO_GET
 def curve_run(demo_root, store) -> str:
     """A finished linear run on the small demo that logged a learning curve."""
     raw = {"dataset": "demo", "target": "converted", "time_column": "event_time", "sample_rows": 4000, "learning_curve": True,
-           "features": {"exclude": ["revenue", "true_p", "user_id"]}, "model": {"family": "linear", "params": {"C": 0.5}}}  # fmt: skip
+           "features": {"exclude": ["revenue", "true_p", "true_value", "revenue_d1", "revenue_d7", "revenue_d30", "user_id"]}, "model": {"family": "linear", "params": {"C": 0.5}}}  # fmt: skip
     return train_on_demo(demo_root, store, train.TrainSpec.from_dict(raw), 100)
 
 

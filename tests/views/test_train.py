@@ -8,7 +8,7 @@ import yaml
 from streamlit.testing.v1 import AppTest
 
 import models
-from core import jobs
+from core import demo, jobs
 from core.settings import PROJECT
 
 
@@ -24,7 +24,7 @@ def test_renders_with_suggested_exclusions(train_env):
     assert at.selectbox(key="train.dataset").value == "demo"
     assert at.selectbox(key="train.target").value == "converted"
     assert at.selectbox(key="train.time_column").value == "event_time"
-    assert at.multiselect(key="train.exclude.demo.converted").value == ["user_id", "site_id", "revenue", "true_p"]
+    assert at.multiselect(key="train.exclude.demo.converted").value == ["user_id", "site_id", *demo.NOT_FEATURES]
     assert not at.button(key="train.launch").disabled
 
 
@@ -69,7 +69,7 @@ def test_launch_runs_a_job_that_the_board_lists(train_env):
     assert board.set_index("run_id").loc[run_id, "status"] == "FINISHED"
     spec = yaml.safe_load(jobs.job_dir(run_id).joinpath("spec.yaml").read_text())
     assert spec["model"]["params"]["n_estimators"] == 30
-    assert spec["features"]["exclude"] == ["user_id", "site_id", "revenue", "true_p"]
+    assert spec["features"]["exclude"] == ["user_id", "site_id", *demo.NOT_FEATURES]
 
 
 def test_explore_carries_its_segment_into_train(train_env):

@@ -12,7 +12,7 @@ import pytest
 from sklearn.model_selection import cross_validate as sk_cross_validate
 
 import models
-from core import settings, train
+from core import demo, settings, train
 from core.prepare import connect_and_prepare
 from core.progress import Log
 from core.selection.cv import cross_validate, cv_summary, fold_fit, needs_stop_rows
@@ -41,7 +41,7 @@ def demo_spec(family, **extra) -> TrainSpec:
         "dataset": "demo",
         "target": "converted",
         "time_column": "event_time",
-        "features": {"exclude": ["revenue", "true_p", "user_id"]},
+        "features": {"exclude": ["revenue", "true_p", "true_value", "revenue_d1", "revenue_d7", "revenue_d30", "user_id"]},
         "model": {"family": family},
         "sample_rows": 6000,
         **extra,
@@ -173,7 +173,7 @@ def test_a_holdout_run_has_no_cv(train_env, capsys):
     ("args", "message"),
     [
         (
-            ["--data", "demo", "--target", "converted", "--exclude", "revenue", "true_p", "user_id", "--validation", "timeseries"],
+            [*DEMO_ARGS[:4], "--exclude", *demo.NOT_FEATURES, "user_id", "--validation", "timeseries"],
             "needs a time column",
         ),
         ([*DEMO_ARGS, "--validation", "kfold", "--folds", "1"], "`validation.folds` must be a whole number from 2 to 20"),

@@ -18,7 +18,7 @@ from core.selection.learning import FRACTIONS, learning_curve, learning_summary,
 from core.spec import TrainSpec
 from tests.conftest import DEMO_ARGS
 
-EXCLUDED = {"exclude": ["revenue", "true_p", "user_id"]}
+EXCLUDED = {"exclude": ["revenue", "true_p", "true_value", "revenue_d1", "revenue_d7", "revenue_d30", "user_id"]}
 
 
 def quiet():
