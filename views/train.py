@@ -6,7 +6,7 @@ import models
 from core import data, jobs, outcome, prepare, runs, settings, sql, ui
 from core.calibration import ece_line, run_note
 from core.errors import WorkbenchError
-from core.spec import CALIBRATIONS, ENGINES, IMBALANCE, OVERSAMPLING, SEARCH_METRICS, SPLITS, VALIDATIONS, TrainSpec
+from core.spec import CALIBRATIONS, ENGINES, IMBALANCE, OVERSAMPLING, SEARCH_METRICS, SPLITS, VALIDATIONS, VALUE_FAMILIES, TrainSpec
 from core.validate import first_error
 from views import compare_families
 
@@ -142,8 +142,37 @@ if settings.get("dask_scheduler"):  # a cluster is configured: training may run 
         help=f"dask: gbdt on the cluster at {settings.get('dask_scheduler')}, reading every row of a parquet dataset",
     )
 
+# A second stage on converters: the value (revenue) a conversion brings, and expected value = p(convert) x value.
+numeric = sorted(  # revenue-like columns first, then the dataset's order
+    (c for c, kind in columns.items() if sql.is_numeric(kind) and c not in (target, time_column)),
+    key=lambda c: not any(word in c.lower() for word in ("revenue", "ltv")),
+)
+with st.expander("Value stage (revenue)"):
+    left, middle, right = st.columns(3)
+    with left:
+        value_column = ui.choice(
+            "Value column",
+            ["(none)", *numeric],
+            "(none)",
+            key="train.value_column",
+            help="Revenue per row, 0 or missing when not converted; a regressor learns it on converters. Never a feature.",
+        )
+    st.session_state["train.value_horizons"] = [c for c in st.session_state.get("train.value_horizons", []) if c in numeric]
+    horizons = middle.multiselect(
+        "Horizons",
+        numeric,
+        key="train.value_horizons",
+        help="Cumulative value columns, shortest first, in the order picked (revenue_d1, revenue_d7, revenue_d30): "
+        "predictions never decrease along them. The value column, if set, must be one of them; else the last.",
+    )
+    value_family = right.selectbox(
+        "Value model", VALUE_FAMILIES, key="train.value_family", help="gbdt: LightGBM · linear: ridge regression; both on log1p(value)"
+    )
+value_column = None if value_column == "(none)" else value_column
+value_columns = [*horizons, *([value_column] if value_column and value_column not in horizons else [])]
 
-def make_spec(exclude: list[str]) -> TrainSpec:
+
+def make_spec(exclude: list[str], value: bool = True) -> TrainSpec:
     return TrainSpec.from_dict(
         {
             "dataset": dataset,
@@ -167,19 +196,27 @@ def make_spec(exclude: list[str]) -> TrainSpec:
             "seed": int(seed),
             "experiment": experiment,
             "engine": engine,
+            "value": {"column": value_column, "horizons": horizons, "family": value_family} if value else {},
         }
     )
 
 
 # --- Features and checks -------------------------------------------------------------------------
 st.header("Features and data checks")
-first_look, problem = attempt(lambda: ui.cached_for(dataset, prepare.preview_checks, make_spec([])))
-candidates = [c for c in column_names if c not in (target, time_column)]
+# The first look leaves the value stage out: its refusal (say, hashed_sgd) is shown once, by the spec below.
+first_look, problem = attempt(lambda: ui.cached_for(dataset, prepare.preview_checks, make_spec([], value=False)))
+candidates = [c for c in column_names if c not in (target, time_column, *value_columns)]  # value columns are never features
+suggested = [] if first_look is None else prepare.suggested_exclusions(first_look, candidates)
+exclude_key = f"train.exclude.{dataset}.{target}"
+released = [c for c in st.session_state.get("train.value_taken", []) if c not in value_columns and c in suggested]
+st.session_state["train.value_taken"] = value_columns
+if released and exclude_key in st.session_state:  # back from the value stage: excluded again, as revenue starts
+    st.session_state[exclude_key] = [*st.session_state[exclude_key], *released]
 exclude = st.multiselect(
     "Exclude",
     candidates,
-    default=[] if first_look is None else prepare.suggested_exclusions(first_look, candidates),
-    key=f"train.exclude.{dataset}.{target}",
+    default=None if exclude_key in st.session_state else suggested,  # kept by key: the suggestion fills it once
+    key=exclude_key,
     help="Suggested: columns the checks call a leak or an id",
 )
 spec, failed = attempt(lambda: make_spec(exclude))
