@@ -68,8 +68,8 @@ def register(run_id: str, model: str) -> int:
 
     Description: family, dataset, target, test ROC AUC. Tags: wb.spec (spec YAML), wb.fingerprint (file hash, rows,
     time range), wb.family, wb.dataset, wb.target, wb.run_name, wb.test_<metric> for the headline metrics, and the run's
-    saved threshold tags (wb.threshold, wb.value_tp, wb.cost_fp, wb.cost_fn, wb.capacity, wb.threshold_policy) when it
-    has them.
+    saved threshold tags (wb.threshold, wb.value_tp, wb.cost_fp, wb.cost_fn, wb.capacity, wb.threshold_policy,
+    wb.cost_per_action) when it has them.
     """
     if not MODEL_NAME.match(model or ""):
         raise RegistryError(f"Model name {model!r} must be letters, digits, '.', '_' or '-' (it goes into models:/NAME URIs).")
@@ -83,7 +83,11 @@ def register(run_id: str, model: str) -> int:
     if run.info.status != "FINISHED":
         reason = run.data.tags.get("wb.error") or "it has not finished"
         raise RegistryError(f"Run {run_id} is {run.info.status}, so it cannot be registered: {reason}")
-    tags = {key: run.data.tags[key] for key in (*runs.THRESHOLD_TAGS.values(), runs.POLICY_TAG) if key in run.data.tags}
+    tags = {
+        key: run.data.tags[key]
+        for key in (*runs.THRESHOLD_TAGS.values(), runs.POLICY_TAG, runs.COST_PER_ACTION_TAG)
+        if key in run.data.tags
+    }
     for key in ("wb.family", "wb.dataset", "wb.target"):
         tags[key] = run.data.tags.get(key, "")
     tags["wb.run_name"] = run.data.tags.get("mlflow.runName", run_id)

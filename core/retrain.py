@@ -23,7 +23,7 @@ import os
 from core import registry, runs, threshold, tracking, train
 from core.cli import crashed, leave
 from core.compare import run_spec, version_of
-from core.errors import RegistryError, WorkbenchError, failed
+from core.errors import DataError, RegistryError, WorkbenchError, failed
 from core.naming import run_name
 from core.spec import TrainSpec
 
@@ -49,15 +49,20 @@ def champion_policy(model: str) -> tuple[dict | None, dict | None]:
 def rederive_threshold(run_id: str, policy: dict, saved: dict) -> dict:
     """Cuts the run's test predictions with the policy and saves cut and policy on the run; returns {cut, policy, policy_text, note}.
 
-    When the policy finds no cut there (e.g. every cut now loses money), the champion's cut is kept and `note` says so.
+    When the policy finds no cut there (e.g. every cut now loses money, or a value policy meets a run without a value
+    stage), the champion's cut is kept and `note` says so.
     """
-    cut = threshold.policy_cut(threshold.threshold_frame(runs.predictions(run_id)), policy)
+    why = "finds no cut on the new test split"
+    try:
+        cut = threshold.policy_cut(threshold.threshold_frame(runs.predictions(run_id)), policy)
+    except DataError:  # max_value_profit on predictions without value_if_converted
+        cut, why = math.nan, "needs value_if_converted, which the new run's predictions lack (no value stage)"
     note = ""
     if math.isnan(cut):
         cut = saved["threshold"]
-        note = f"{threshold.policy_text(policy)} finds no cut on the new test split: the champion's cut {cut:g} is kept"
+        note = f"{threshold.policy_text(policy)} {why}: the champion's cut {cut:g} is kept"
     values = {k: policy["params"].get(k, saved[k]) for k in ("value_tp", "cost_fp", "cost_fn", "capacity")}
-    runs.save_threshold(run_id, cut, **values, policy=policy)
+    runs.save_threshold(run_id, cut, **values, policy=policy, cost_per_action=policy["params"].get("cost_per_action"))
     return {"cut": cut, "policy": policy, "policy_text": threshold.policy_text(policy), "note": note}
 
 

@@ -26,6 +26,9 @@ THRESHOLD_TAGS = {
     "capacity": "wb.capacity",
 }
 POLICY_TAG = "wb.threshold_policy"  # JSON {"kind", "params"} (core.threshold.policy): how the cut was chosen
+# The Threshold tab's mode when the cut was saved: the cost per action in value mode (each row's value_if_converted
+# is a true positive's value), "" with one constant value per true positive.
+COST_PER_ACTION_TAG = "wb.cost_per_action"
 
 
 @dataclass(frozen=True)
@@ -140,18 +143,26 @@ def learning_curve(run_id: str) -> pd.DataFrame | None:
 
 @tracking.guarded
 def save_threshold(
-    run_id: str, threshold: float, value_tp: float, cost_fp: float, cost_fn: float, capacity: float | None, policy: dict | None = None
+    run_id: str,
+    threshold: float,
+    value_tp: float,
+    cost_fp: float,
+    cost_fn: float,
+    capacity: float | None,
+    policy: dict | None = None,
+    cost_per_action: float | None = None,
 ) -> list[str]:
-    """Tags the run, and every registered version made from it, with the cut, its value settings and its policy.
+    """Tags the run, and every registered version made from it, with the cut, its value settings, its policy and its mode.
 
     `policy` (core.threshold.policy) says how the cut was chosen so a retrain can choose its own; None means a cut
-    fixed by hand. Returns the model versions tagged, as "name/version".
+    fixed by hand. `cost_per_action` is given in value mode (COST_PER_ACTION_TAG). Returns the versions tagged, as "name/version".
     """
     get(run_id)
     chosen = thresholds.policy("fixed", threshold=threshold) if policy is None else thresholds.policy(policy["kind"], **policy["params"])
     values = {"threshold": threshold, "value_tp": value_tp, "cost_fp": cost_fp, "cost_fn": cost_fn, "capacity": capacity}
     tags = {THRESHOLD_TAGS[k]: "" if v is None else repr(float(v)) for k, v in values.items()}
     tags[POLICY_TAG] = json.dumps(chosen)
+    tags[COST_PER_ACTION_TAG] = "" if cost_per_action is None else repr(float(cost_per_action))
     client = tracking.client()
     for key, value in tags.items():
         client.set_tag(run_id, key, value)
@@ -184,6 +195,11 @@ def saved_policy(tags: dict) -> dict | None:
         raise RegistryError(
             f"The tag {POLICY_TAG} ({tags[POLICY_TAG][:80]!r}) is not a threshold policy ({err}); save the threshold again."
         ) from None
+
+
+def saved_cost_per_action(tags: dict) -> float | None:
+    """The cost per action a cut was saved with in value mode; None when saved with one constant value per true positive."""
+    return float(tags[COST_PER_ACTION_TAG]) if tags.get(COST_PER_ACTION_TAG) else None
 
 
 @tracking.guarded

@@ -44,7 +44,7 @@ def two_runs(demo_root, store) -> tuple[str, str]:
         env.setenv("MLFLOW_TRACKING_URI", store)
         env.setenv("WB_SHAP_ROWS", "50")
         weak = _train("--param", "n_estimators=15", "num_leaves=7")
-        runs.save_threshold(weak, **THRESHOLD)
+        runs.save_threshold(weak, **THRESHOLD, cost_per_action=3.0)  # saved in value mode
         return weak, _train("--param", "n_estimators=40", "num_leaves=15", "--calibration", "isotonic")
 
 
@@ -89,7 +89,7 @@ def test_register_describes_and_tags_the_version(model, weak_run):
     assert fingerprint["rows"] == 20_000 and fingerprint["file_hash"] and "paths" not in fingerprint
     assert float(tags["wb.test_roc_auc"]) == run.data.metrics["test_roc_auc"]
     assert {f"wb.test_{m}" for m in metrics.HEADLINE} <= set(tags)
-    assert runs.saved_threshold(tags) == THRESHOLD
+    assert runs.saved_threshold(tags) == THRESHOLD and runs.saved_cost_per_action(tags) == 3.0
     assert "wb.threshold" not in tracking.client().get_model_version(model, "2").tags  # the strong run saved none
 
 

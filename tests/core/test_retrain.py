@@ -117,3 +117,34 @@ def test_a_policy_that_finds_no_cut_on_the_new_split_keeps_the_champions_cut_and
     }
     tags = mlflow.get_run(made.info.run_id).data.tags
     assert runs.saved_threshold(tags) == saved and runs.saved_policy(tags) == tiny
+
+
+def _run_with(predictions: pd.DataFrame, demo_run: str, tmp_path) -> str:
+    """A finished run of its own holding these predictions (tags written on it touch no other test)."""
+    client = tracking.client()
+    made = client.create_run(client.get_run(demo_run).info.experiment_id, tags={"wb.family": "gbdt", "wb.dataset": "demo"})
+    predictions.to_parquet(tmp_path / "predictions.parquet", index=False)
+    client.log_artifact(made.info.run_id, str(tmp_path / "predictions.parquet"))
+    client.set_terminated(made.info.run_id, "FINISHED")
+    return made.info.run_id
+
+
+def test_a_value_policy_re_derives_its_cut_on_value_predictions_and_keeps_the_champions_cut_without_them(train_env, demo_run, tmp_path):
+    chosen = threshold.policy("max_value_profit", cost_per_action=2.0, capacity=0.3)
+    saved = {"threshold": 0.4, "value_tp": 5.0, "cost_fp": 1.0, "cost_fn": 0.0, "capacity": 0.3}
+    frame = runs.predictions(demo_run)
+    valued = frame.assign(value_if_converted=10 + 40 * (frame.index % 7) / 6)  # 10 to 50: some rows are worth flagging at 2
+    (tmp_path / "valued").mkdir()
+    made = _run_with(valued.assign(expected_value=valued["score"] * valued["value_if_converted"]), demo_run, tmp_path / "valued")
+    result = retrain.rederive_threshold(made, chosen, saved)
+    expected = threshold.policy_cut(threshold.threshold_frame(valued), chosen)
+    assert 0 < expected < 0.4 and result == {"cut": expected, "policy": chosen, "policy_text": threshold.policy_text(chosen), "note": ""}
+    tags = mlflow.get_run(made).data.tags
+    assert runs.saved_policy(tags) == chosen and runs.saved_cost_per_action(tags) == 2.0 and float(tags["wb.threshold"]) == expected
+
+    plain = _run_with(frame, demo_run, tmp_path)  # trained without a value stage
+    result = retrain.rederive_threshold(plain, chosen, saved)
+    assert result["cut"] == 0.4 and result["note"] == (
+        "max expected profit (each row's value if converted per TP, cost 2 per action, capacity 30%) needs value_if_converted,"
+        " which the new run's predictions lack (no value stage): the champion's cut 0.4 is kept"
+    )

@@ -93,3 +93,21 @@ def test_a_saved_threshold_keeps_its_policy_and_a_cut_saved_without_one_reads_as
     assert runs.saved_policy({}) is None
     with pytest.raises(RegistryError, match="wb.threshold_policy .* is not a threshold policy"):
         runs.saved_policy({"wb.threshold": "0.4", "wb.threshold_policy": '{"kind": "best"}'})
+
+
+def test_a_threshold_saved_in_value_mode_records_its_mode_on_the_run_and_registered_versions(train_env, demo_run):
+    client = tracking.client()
+    made = client.create_run(client.get_run(demo_run).info.experiment_id, tags={"wb.family": "gbdt", "wb.dataset": "demo"})
+    client.set_terminated(made.info.run_id, "FINISHED")  # a run of its own: the session's demo run keeps its tags
+    client.create_registered_model("value-mode-test")
+    version = client.create_model_version("value-mode-test", f"runs:/{made.info.run_id}/model", run_id=made.info.run_id).version
+    chosen = threshold.policy("max_value_profit", cost_per_action=2.5, capacity=None)
+    runs.save_threshold(made.info.run_id, 0.3, 1.0, 0.1, 0.0, None, policy=chosen, cost_per_action=2.5)
+    tags = mlflow.get_run(made.info.run_id).data.tags
+    assert tags[runs.COST_PER_ACTION_TAG] == "2.5" and runs.saved_cost_per_action(tags) == 2.5
+    assert json.loads(tags[runs.POLICY_TAG]) == {"kind": "max_value_profit", "params": {"cost_per_action": 2.5, "capacity": None}}
+    version_tags = client.get_model_version("value-mode-test", version).tags  # the version carries the mode too
+    assert runs.saved_cost_per_action(version_tags) == 2.5 and runs.saved_policy(version_tags) == chosen
+    runs.save_threshold(made.info.run_id, 0.3, 1.0, 0.1, 0.0, None)  # saved again with one constant value per TP
+    assert runs.saved_cost_per_action(mlflow.get_run(made.info.run_id).data.tags) is None
+    assert runs.saved_cost_per_action({}) is None
