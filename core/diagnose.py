@@ -38,9 +38,16 @@ class Options:
     slice_min_rows: int = 500
 
 
+VALUE_DERIVED = ("expected_value", "value_if_converted", "mature")  # the value stage's columns (and `<name>.<horizon>`)
+
+
 def segment_columns(frame: pd.DataFrame) -> list[str]:
-    """The segment columns a run's predictions carry."""
-    return [c for c in frame.columns if c not in FIXED]
+    """The segment columns a run's predictions carry: not the fixed ones, nor a value stage's.
+
+    A value run's actual value columns keep their own names, so runs.predictions names them in
+    `frame.attrs["value_columns"]` (pandas carries attrs through the page's sorts and filters)."""
+    value = set(frame.attrs.get("value_columns", ()))
+    return [c for c in frame.columns if c not in FIXED and c not in value and c.split(".")[0] not in VALUE_DERIVED]
 
 
 def read_predictions(path) -> pd.DataFrame:

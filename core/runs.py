@@ -117,20 +117,28 @@ def _artifact(run_id: str, name: str) -> Path | None:
 
 
 def predictions(run_id: str) -> pd.DataFrame:
-    """The run's test predictions: row, y, score, score_raw, time (if any) and segment columns."""
-    get(run_id)
+    """The run's test predictions: row, y, score, score_raw, time (if any), segment columns and a value stage's columns."""
+    tags = get(run_id).tags
     path = _artifact(run_id, "predictions.parquet")
     if path is None:
         raise RegistryError(f"Run {run_id} finished without predictions.parquet; it was not made by this workbench's training job.")
     frame = diagnose.read_predictions(path)  # segment text as categoricals: 2-4x faster at 1M rows
     if "score_raw" not in frame:  # runs without calibration keep one score
         frame["score_raw"] = frame["score"]
+    named = json.loads(tags.get("wb.value_horizons") or "[]") or [tags.get("wb.value_column") or ""]
+    frame.attrs["value_columns"] = [c for c in named if c in frame]  # not segments (diagnose.segment_columns)
     return frame
 
 
 def explanation(run_id: str) -> pd.DataFrame | None:
     """The run's SHAP sample (shap.parquet), or None when the family has none (Run.shap_note says why)."""
     path = _artifact(run_id, "shap.parquet")
+    return pd.read_parquet(path) if path is not None else None
+
+
+def value_metrics(run_id: str) -> pd.DataFrame | None:
+    """The run's value_metrics.parquet (horizon, metric, value, lo, hi, rows, mature_share, note), or None without a value stage."""
+    path = _artifact(run_id, "value_metrics.parquet")
     return pd.read_parquet(path) if path is not None else None
 
 

@@ -11,8 +11,9 @@ from core.plots import segments as segment_plots
 from core.plots import threshold as threshold_plots
 from views.learning_panel import learning_panel
 from views.over_time_tab import over_time_tab
+from views.value_tab import value_tab
 
-TABS = ["Overview", "Calibration", "Threshold", "Over time", "Segments", "Explain"]
+TABS = ["Overview", "Calibration", "Threshold", "Over time", "Segments", "Explain", "Value"]
 BY_ROW_KEY = "a row key…"  # the waterfall's last choice: any explained row by its key
 STEP = 0.0001  # the threshold slider's resolution
 
@@ -119,7 +120,7 @@ if "diag.cut" not in st.session_state:
 cut = st.session_state["diag.cut"]  # the cut in force on every tab: exact as saved or suggested, else the slider's
 
 # Only the open tab computes (on_change="rerun"): a slider move reruns the Threshold tab alone.
-overview, calib, thresh, over_time, segments, explained = st.tabs(TABS, key="diag.tab", on_change="rerun")
+overview, calib, thresh, over_time, segments, explained, value_pane = st.tabs(TABS, key="diag.tab", on_change="rerun")
 
 # --- Overview ------------------------------------------------------------------------------------
 if overview.open:
@@ -361,3 +362,8 @@ if explained.open:
             if group_by is not None:
                 heat = ui.on_shap(diagnose.shap_by, run_id, filters_key, group_by)
                 st.plotly_chart(explain_plots.group_heatmap(heat, f"Mean |SHAP| by {group_by}"), key="diag.shap_groups")
+
+# --- Value ---------------------------------------------------------------------------------------
+if value_pane.open:
+    with value_pane:
+        value_tab(run_id, filters_key, frame, run.tags)

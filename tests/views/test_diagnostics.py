@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 from core import diagnose, explain, runs, settings, slice_finder, threshold
 from core.settings import PROJECT
 
-TABS = ["Overview", "Calibration", "Threshold", "Over time", "Segments", "Explain"]
+TABS = ["Overview", "Calibration", "Threshold", "Over time", "Segments", "Explain", "Value"]
 
 
 def run(path="views/diagnostics.py", **state):
@@ -39,7 +39,7 @@ def test_every_tab_renders_for_a_demo_run(train_env, demo_run):
         assert not at.exception, (tab, [e.value for e in at.exception])
         assert not at.error, (tab, [e.value for e in at.error])
         charts[tab] = len(at.get("plotly_chart"))
-    assert charts == {"Overview": 4, "Calibration": 2, "Threshold": 3, "Over time": 2, "Segments": 2, "Explain": 5}
+    assert charts == {"Overview": 4, "Calibration": 2, "Threshold": 3, "Over time": 2, "Segments": 2, "Explain": 5, "Value": 0}
     assert "no time column" not in " ".join(i.value for i in at.info)
 
 

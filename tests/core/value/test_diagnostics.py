@@ -4,7 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from core import diagnose
 from core.intervals import Z95
+from core.plots import value as value_plots
 from core.value import diagnostics as vd
 
 
@@ -139,3 +141,23 @@ def test_horizon_table_marks_the_immature_horizon():
 def test_value_stage_columns_are_not_segments():
     frame = ten_rows().assign(**{"mature.revenue": True})
     assert vd.value_stage_columns(frame, ["revenue"]) == ["expected_value", "value_if_converted", "revenue", "mature.revenue"]
+
+
+def test_value_columns_are_not_segment_columns():
+    frame = ten_rows().assign(**{"mature.revenue": True, "expected_value.revenue": 1.0})
+    frame.attrs["value_columns"] = ["revenue"]  # as runs.predictions names them from the run's tags
+    assert diagnose.segment_columns(frame) == ["country"]
+    assert diagnose.segment_columns(diagnose.prepared(frame)) == ["country"]  # the page's sorted frame keeps the names
+    assert pd.api.types.is_float_dtype(diagnose.prepared(frame)["revenue"])  # not made categorical
+
+
+def test_figures_draw_from_the_frames():
+    frame = ten_rows()
+    assert len(value_plots.decile_bars(vd.value_deciles(frame, "revenue"), "revenue").data) == 2
+    assert [t.name for t in value_plots.gain_curves(vd.value_gain(frame, "revenue")).data] == [f"by {r}" for r in vd.RANKINGS]
+    assert list(value_plots.residual_bars(vd.value_residuals_by_segment(frame, "revenue", "country"), "country").data[0].x) == [
+        "b", "a", "(missing)",
+    ]  # fmt: skip
+    frame["value_if_converted.revenue"], frame["mature.revenue"] = frame["value_if_converted"], [True] * 9 + [False]
+    chart = value_plots.horizon_chart(vd.horizon_table(frame, ["revenue"]))
+    assert list(chart.data[0].x) == ["revenue (immature)"]
