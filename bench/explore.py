@@ -50,11 +50,11 @@ def root_for(rows: int, out: Path = OUT) -> tuple[Path, float | None]:
     from core import demo
 
     root = out / f"root_{rows}"
-    if (root / "demo").exists():
+    if demo.is_current(root / "demo"):
         print(f"{rows:,} rows: reusing {root / 'demo'}", flush=True)
         return root, None
     began = time.perf_counter()
-    demo.write(demo.generate(rows, 56, seed=7), root / "demo")
+    demo.write(demo.generate(rows, 56, seed=7), root / "demo", overwrite=True)  # missing, or made before the value columns
     seconds = time.perf_counter() - began
     print(f"{rows:,} rows: generated over 56 days in {seconds:.1f} s", flush=True)
     return root, seconds

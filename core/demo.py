@@ -234,6 +234,12 @@ def write(table: pa.Table, out: Path, overwrite: bool = False, progress=None) ->
     return out
 
 
+def is_current(folder: Path) -> bool:
+    """Whether `folder` holds demo data with every column this generator writes (older demos lack the value columns)."""
+    first = next(Path(folder).glob("event_date=*/part-0.parquet"), None)
+    return first is not None and {"event_time", *NOT_FEATURES} <= set(pq.read_schema(first).names)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m core.demo", description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=None, help="rows to generate (WB_DEMO_ROWS)")

@@ -158,6 +158,13 @@ def test_write_makes_daily_partitions_all_or_nothing(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["demo"]  # no staging folder left behind
 
 
+def test_a_demo_made_before_the_value_columns_is_not_current(tmp_path):
+    table = demo.generate(1_000, 3, seed=2)
+    assert demo.is_current(demo.write(table, tmp_path / "now"))
+    assert not demo.is_current(demo.write(table.drop_columns(["true_value", "revenue_d30"]), tmp_path / "old"))
+    assert not demo.is_current(tmp_path / "missing")
+
+
 def test_cli(tmp_path, capsys):
     out = tmp_path / "d"
     assert demo.main(["--rows", "2000", "--days", "4", "--out", str(out), "--seed", "1"]) == 0
