@@ -29,9 +29,11 @@ from core.plots import over_time as over_time_plots
 from core.plots import overview as overview_plots
 from core.plots import segments as segment_plots
 from core.plots import threshold as threshold_plots
+from core.plots import value as value_plots
 from core.selection import learning
+from core.value import diagnostics as value_diagnostics
 
-DRAWING_ONLY = ("roc", "pr", "threshold_curve")  # thinned or very long: figures, not numbers
+DRAWING_ONLY = ("roc", "pr", "threshold_curve", "value_gain")  # thinned or very long: figures, not numbers
 
 
 def _plain(value):
@@ -85,7 +87,7 @@ def figures(numbers: dict, shap: pd.DataFrame | None, run: runs.Run) -> list[tup
     if shap is not None:
         out.append(("Explain · mean |SHAP|", explain_plots.importance_bars(numbers["shap_importance"])))
         out.append(("Explain · beeswarm", explain_plots.beeswarm(explain.beeswarm(shap))))
-    return out
+    return out + value_figures(numbers, run)
 
 
 def learning_tables(curve: pd.DataFrame | None) -> dict:
@@ -114,6 +116,58 @@ def learning_section(numbers: dict) -> list[str]:
     return ["<h2>Learning curve: would more data help?</h2>", numbers["learning_verdict"].to_html(index=False, na_rep="—")]
 
 
+def value_tables(frame: pd.DataFrame, run: runs.Run) -> dict:
+    """The Value tab's tables at its defaults (headline value column, page's row order) when the run has a value stage.
+
+    value_metrics: the logged regression metrics; value_deciles; value_capture (ranking, top_share, captured_share at the
+    top 10%); value_gain (drawing only); value_horizons with horizons."""
+    column = run.tags.get("wb.value_column")
+    if not column:
+        return {}
+    logged = runs.value_metrics(run.run_id)
+    frame = diagnose.prepared(frame)
+    gain = value_diagnostics.value_gain(frame, column)
+    out = {
+        "value_deciles": value_diagnostics.value_deciles(frame, column),
+        "value_gain": gain,
+        "value_capture": value_diagnostics.capture_at(gain, 0.1).rename_axis("ranking").reset_index().assign(top_share=0.1),
+    }
+    if logged is not None:
+        out["value_metrics"] = logged
+    horizons = json.loads(run.tags.get("wb.value_horizons") or "[]")
+    if horizons:
+        out["value_horizons"] = value_diagnostics.horizon_table(frame, horizons)
+    return out
+
+
+def value_section(numbers: dict) -> list[str]:
+    """The Value tab's words and tables, when the run has a value stage."""
+    if "value_deciles" not in numbers:
+        return []
+    table = {"index": False, "float_format": lambda v: f"{v:,.4f}", "na_rep": "—"}
+    parts = [
+        "<h2>Value: expected against actual</h2>",
+        f"<p>{html.escape(value_diagnostics.capture_words(numbers['value_gain'], 0.1))}</p>",
+    ]
+    if "value_metrics" in numbers:
+        parts += ["<h3>Regression metrics on test converters (95% bootstrap intervals)</h3>", numbers["value_metrics"].to_html(**table)]
+    parts += ["<h3>By decile of expected value</h3>", numbers["value_deciles"].to_html(**table)]
+    if "value_horizons" in numbers:
+        parts += ["<h3>By horizon (mature converters)</h3>", numbers["value_horizons"].to_html(**table)]
+    return parts
+
+
+def value_figures(numbers: dict, run: runs.Run) -> list[tuple[str, object]]:
+    """Decile bars and value gain curves, when the run has a value stage."""
+    if "value_deciles" not in numbers:
+        return []
+    column = run.tags["wb.value_column"]
+    return [
+        ("Value · by decile of expected value", value_plots.decile_bars(numbers["value_deciles"], column)),
+        ("Value · gain", value_plots.gain_curves(numbers["value_gain"])),
+    ]
+
+
 def as_html(numbers: dict, shap: pd.DataFrame | None, run: runs.Run) -> str:
     """report.html: every figure and the headline and suggestion tables, plotly.js inlined once (no network needed)."""
     parts = [
@@ -127,6 +181,7 @@ def as_html(numbers: dict, shap: pd.DataFrame | None, run: runs.Run) -> str:
         "<h2>Threshold suggestions</h2>",
         numbers["threshold_suggestions"].to_html(index=False, float_format=lambda v: f"{v:.4f}", na_rep="—"),
         *learning_section(numbers),
+        *value_section(numbers),
     ]
     first = True
     for title, fig in figures(numbers, shap, run):
@@ -148,6 +203,7 @@ def write(run_id: str, out: Path, options: diagnose.Options | None = None) -> di
     shap = runs.explanation(run_id)
     numbers = diagnose.everything(frame, shap, options)
     numbers.update(learning_tables(runs.learning_curve(run_id)))
+    numbers.update(value_tables(frame, run))
     out.mkdir(parents=True, exist_ok=True)
     paths = {"html": out / "report.html", "json": out / "metrics.json"}
     for key, text in (("json", json.dumps(as_json(numbers, run, options), indent=1)), ("html", as_html(numbers, shap, run))):

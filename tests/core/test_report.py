@@ -53,3 +53,22 @@ def test_an_unknown_run_exits_2_with_one_line(train_env, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: No run") and "\n" not in err
     assert not (tmp_path / "report.html").exists()
+
+
+def test_a_value_run_reports_deciles_capture_and_regression_metrics(train_env, value_run, tmp_path, capsys):
+    from core import diagnose
+    from core.value import diagnostics as vd
+
+    assert report.main(["--run", value_run, "--out", str(tmp_path)]) == 0
+    numbers = json.loads((tmp_path / "metrics.json").read_text())
+    frame = diagnose.prepared(runs.predictions(value_run))  # the page's row order
+    deciles = vd.value_deciles(frame, "revenue")
+    assert [r["mean_actual"] for r in numbers["value_deciles"]] == pytest.approx(deciles["mean_actual"].tolist())
+    assert [r["mean_predicted"] for r in numbers["value_deciles"]] == pytest.approx(deciles["mean_predicted"].tolist())
+    capture = {r["ranking"]: r["captured_share"] for r in numbers["value_capture"]}
+    assert capture == pytest.approx(vd.capture_at(vd.value_gain(frame, "revenue"), 0.1).to_dict())
+    assert {r["metric"] for r in numbers["value_metrics"]} == {"rmse", "mae", "r2", "rmsle"}
+    assert "value_gain" not in numbers and "segments.revenue" not in numbers  # drawing only; value columns are not segments
+    page = (tmp_path / "report.html").read_text()
+    assert "Value: expected against actual" in page and "Value · gain" in page
+    assert vd.capture_words(vd.value_gain(frame, "revenue"), 0.1) in page

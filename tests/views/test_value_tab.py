@@ -114,3 +114,15 @@ def test_the_filter_applies_to_the_value_tab(train_env, synthetic_horizon_run):
     frame = diagnose.prepared(runs.predictions(synthetic_horizon_run))
     kept = frame[frame["country"] == "us"]
     assert_shown(at, vd.value_deciles(kept, "revenue_d30"))
+
+
+def test_a_trained_value_run_shows_its_logged_metrics_and_core_numbers(train_env, value_run):
+    at = open_value_tab(value_run)
+    frame = diagnose.prepared(runs.predictions(value_run))
+    assert "revenue" not in diagnose.segment_columns(frame) and "expected_value" not in diagnose.segment_columns(frame)
+    assert_shown(at, vd.value_deciles(frame, "revenue"))
+    assert vd.capture_words(vd.value_gain(frame, "revenue"), 0.1) in [m.value.strip("*") for m in at.markdown]
+    logged = runs.value_metrics(value_run).set_index("metric")
+    for label, name in (("RMSE", "rmse"), ("MAE", "mae"), ("R²", "r2"), ("RMSLE", "rmsle")):
+        assert {m.label: m.value for m in at.metric}[label] == f"{logged.loc[name, 'value']:,.4g}"
+    assert not at.get("selectbox") or "diag.value_horizon" not in [s.key for s in at.selectbox]  # one value column: no picker
