@@ -107,6 +107,8 @@ def value_columns_of(cols: dict[str, str], spec: TrainSpec) -> list[str]:
             raise DataError(f"Unknown value column {column!r} in {spec.dataset}; columns are: {', '.join(cols)}.")
         if not is_numeric(cols[column]) or cols[column].upper() == "BOOLEAN":
             raise DataError(f"Value column {column!r} holds {cols[column]} values; give a numeric revenue column.")
+        if column in (*PREDICTION_COLUMNS, "expected_value", "value_if_converted"):
+            raise DataError(f"Value column {column!r} has a name predictions.parquet uses for its own columns; rename it in the file.")
     return named
 
 

@@ -13,13 +13,14 @@ import mlflow
 import pandas as pd
 
 from core import data, jobs, metrics, settings
-from core.explain import explanation
+from core.explain import ROW_KEY, explanation
 from core.metrics import HEADLINE
 from core.prepare import Prepared
 from core.progress import Log
 from core.selection.importance import feature_importance
 from core.signature import INPUT_TYPES, model_signature
 from core.spec import TrainSpec
+from core.value.stage import maturity, metric_values, value_columns, value_metrics, value_model
 from models.calibrated import calibrated_scores
 
 # What a logged model needs to load and predict: this repository's code travels in the pickle by reference.
@@ -57,8 +58,13 @@ def explained_rows(estimator) -> int:
     return min(rows, getattr(estimator, "shap_row_cap", rows))
 
 
-def evaluate_and_log(spec, prep: Prepared, estimator, model, final, valid_raw, folder: Path, log: Log, check=None) -> dict:
-    """Scores the valid and test splits with a local fit, explains and ranks features, then log_results."""
+def evaluate_and_log(
+    spec, prep: Prepared, estimator, model, final, valid_raw, folder: Path, log: Log, check=None, value_stages=None
+) -> dict:
+    """Scores the valid and test splits with a local fit, explains and ranks features, then log_results.
+
+    `value_stages`: the fitted value stage (core.value.stage.fit_value_stage); the run then logs a ValueModel, the value
+    columns of predictions.parquet, value_metrics.parquet and the value metrics, and its result gains `value`."""
     test = prep.labels == "test"
     X_test = prep.frame.loc[test, prep.features]  # one take: not every row's features copied first
     raw = {
@@ -73,7 +79,7 @@ def evaluate_and_log(spec, prep: Prepared, estimator, model, final, valid_raw, f
         # SHAP is LightGBM's C++ (outside the GIL, ~0.8 s for 2,000 rows): it runs while this thread scores the
         # splits and logs the metrics and predictions; log_results waits for it before logging shap.parquet.
         pool = ThreadPoolExecutor(1, thread_name_prefix="explain")
-        shap_frame = pool.submit(explanation, estimator, X_test, shap_rows, spec.seed)
+        shap_frame = pool.submit(_explained, estimator, X_test, shap_rows, spec.seed, value_stages[0] if value_stages else None)
         pool.shutdown(wait=False)
     scores = {part: (prep.y[prep.labels == part], calibrated_scores(final, raw[part])) for part in raw}
     predictions = pd.DataFrame(
@@ -85,7 +91,42 @@ def evaluate_and_log(spec, prep: Prepared, estimator, model, final, valid_raw, f
         predictions[column] = prep.frame.loc[test, column].to_numpy()
     importance = feature_importance(estimator, X_test, prep.y[test], spec.seed)  # permutation where the model has none
     rows = {part: int((prep.labels == part).sum()) for part in ("train", "valid", "test")}
-    return log_results(scores, predictions, importance, shap_frame, final, X_test.head(5), rows, folder, log, prep.types, check)
+    if not value_stages:
+        return log_results(scores, predictions, importance, shap_frame, final, X_test.head(5), rows, folder, log, prep.types, check)
+    logged, predictions, headline = _log_value_stage(spec, prep, final, value_stages, scores, predictions, folder)
+    result = log_results(scores, predictions, importance, shap_frame, logged, X_test.head(5), rows, folder, log, prep.types, check)
+    return {**result, "value": headline}
+
+
+def _log_value_stage(spec, prep: Prepared, final, stages, scores: dict, predictions: pd.DataFrame, folder: Path):
+    """(the ValueModel to log, predictions with the value columns, the test headline metrics); logs the value metrics,
+    value_metrics.parquet and the wb.value_* tags."""
+    logged = value_model(spec, final, stages)
+    mature = maturity(spec, prep.frame)
+    found = {}
+    for part in ("valid", "test"):
+        rows = prep.labels == part
+        columns = value_columns(spec, logged, prep.frame.loc[rows, prep.features], scores[part][1], prep, rows)
+        table = value_metrics(spec, columns, scores[part][0], {c: m[rows] for c, m in mature.items()}, seed=spec.seed)
+        mlflow.log_metrics(metric_values(table, spec, part))
+        found[part] = (columns, table)
+    columns, table = found["test"]
+    predictions = predictions.assign(**columns)
+    log_frame(table, "value_metrics.parquet", folder)
+    mlflow.set_tags(
+        {"wb.value_column": spec.value.column, "wb.value_horizons": json.dumps(logged.horizons), "wb.value_family": spec.value.family}
+    )
+    headline = table[table["horizon"] == spec.value.column].set_index("metric")["value"]
+    return logged, predictions, {name: float(headline[name]) for name in ("rmse", "mae", "r2", "rmsle")}
+
+
+def _explained(estimator, X_test: pd.DataFrame, rows: int, seed: int, value_stage=None) -> pd.DataFrame:
+    """explanation() of the classifier, with the value regressor's log1p contributions as value.<feature> on the same rows."""
+    frame = explanation(estimator, X_test, rows, seed)
+    if value_stage is None:
+        return frame
+    values = value_stage.contributions(X_test.loc[frame[ROW_KEY]]).add_prefix("value.").reset_index(drop=True)
+    return pd.concat([frame, values], axis=1)
 
 
 def model_code(folder: Path) -> list[str]:
@@ -134,12 +175,13 @@ def log_results(
     jobs.pause("logging")
     if check is not None:
         check()
+    valued = hasattr(final, "value_if_converted")  # a value model's pyfunc returns probability and expected value
     mlflow.sklearn.log_model(
         final,
         name="model",
         serialization_format="cloudpickle",
-        pyfunc_predict_fn="predict_proba",
-        signature=model_signature(types, example, final.predict_proba(example)),
+        pyfunc_predict_fn="predict" if valued else "predict_proba",
+        signature=model_signature(types, example, final.predict(example) if valued else final.predict_proba(example)),
         input_example=example,
         metadata={INPUT_TYPES: types},
         pip_requirements=MODEL_REQUIREMENTS,  # inferring them reloads the model in a subprocess: ~6 s

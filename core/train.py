@@ -34,6 +34,7 @@ from core.progress import Log
 from core.search import search
 from core.spec import ENGINES, IMBALANCE, OVERSAMPLING, VALIDATIONS, VALUE_FAMILIES, TrainSpec, flatten
 from core.validate import first_error
+from core.value.stage import fit_value_stage
 from models.calibrated import calibrate_on_scores
 from models.imbalance import PriorCorrection, undersample
 
@@ -171,8 +172,9 @@ def train(
             else:
                 record.log_fingerprint(record.fingerprint(con, spec, prep, len(prep.y)), folder)
                 estimator, model, final, valid_raw = fit(spec, prep, params, log)
+                stages = fit_value_stage(spec, prep, log) if spec.value.column else None
                 jobs.pause("fitted")
-                result = record.evaluate_and_log(spec, prep, estimator, model, final, valid_raw, folder, log, unchanged)
+                result = record.evaluate_and_log(spec, prep, estimator, model, final, valid_raw, folder, log, unchanged, stages)
             if spec.validation.kind != "holdout":
                 result["cv"] = {name.removeprefix("cv_"): value for name, value in cv.items()}
             return {"run_id": mlflow.active_run().info.run_id, **result}

@@ -52,22 +52,7 @@ class GBDTClassifier(TabularClassifier):
         self.booster_names_ = [f"f{i}" for i in range(len(self.feature_names_in_))]
         coded = {c: with_levels(X[c]) for c in self.categorical_}  # the levels and the training codes in one pass
         self.categories_ = {c: levels for c, (_, levels) in coded.items()}
-        self.model_ = lgb.LGBMClassifier(
-            n_estimators=self.n_estimators,
-            learning_rate=self.learning_rate,
-            num_leaves=self.num_leaves,
-            min_child_samples=self.min_child_samples,
-            subsample=self.subsample,
-            subsample_freq=1 if self.subsample < 1 else 0,
-            colsample_bytree=self.colsample_bytree,
-            reg_lambda=self.reg_lambda,
-            cat_smooth=self.cat_smooth,
-            class_weight=self.class_weight,
-            scale_pos_weight=self.scale_pos_weight,
-            random_state=self.random_state,
-            n_jobs=-1,
-            verbose=-1,
-        )
+        self.model_ = self._new_booster()
         fit_args = {"callbacks": list(callbacks), "eval_metric": eval_metric}
         if eval_set is not None:
             X_valid, y_valid = eval_set
@@ -78,6 +63,26 @@ class GBDTClassifier(TabularClassifier):
         training = self._prepare(X, {c: values for c, (values, _) in coded.items()})
         self.model_.fit(training, np.asarray(y), categorical_feature=categorical or "auto", **fit_args)
         return self
+
+    def _booster_params(self) -> dict:
+        """LightGBM's parameters shared by the classifier and the value stage's regressor."""
+        return {
+            "n_estimators": self.n_estimators,
+            "learning_rate": self.learning_rate,
+            "num_leaves": self.num_leaves,
+            "min_child_samples": self.min_child_samples,
+            "subsample": self.subsample,
+            "subsample_freq": 1 if self.subsample < 1 else 0,
+            "colsample_bytree": self.colsample_bytree,
+            "reg_lambda": self.reg_lambda,
+            "cat_smooth": self.cat_smooth,
+            "random_state": self.random_state,
+            "n_jobs": -1,
+            "verbose": -1,
+        }
+
+    def _new_booster(self):
+        return lgb.LGBMClassifier(**self._booster_params(), class_weight=self.class_weight, scale_pos_weight=self.scale_pos_weight)
 
     def _prepare(self, X: pd.DataFrame, coded: dict | None = None) -> pd.DataFrame:
         """The booster's input: categories over the fitted levels, numbers as float64, columns under booster names."""

@@ -42,12 +42,15 @@ class LinearClassifier(TabularClassifier):
             sparse_threshold=0.0,
         )  # fmt: skip
         encoded = self.encoder_.fit_transform(self._numbers_as_float(X))
-        self.model_ = LogisticRegression(C=self.C, max_iter=self.max_iter, class_weight=self.class_weight, random_state=self.random_state)
+        self.model_ = self._new_model()
         self.model_.fit(encoded, np.asarray(y))
         self.mean_encoded_ = encoded.mean(axis=0)
         self.scale_encoded_ = encoded.std(axis=0)
         self.source_ = self._sources()
         return self
+
+    def _new_model(self):
+        return LogisticRegression(C=self.C, max_iter=self.max_iter, class_weight=self.class_weight, random_state=self.random_state)
 
     def _prepare(self, X: pd.DataFrame) -> np.ndarray:
         return self.encoder_.transform(self._numbers_as_float(X))
@@ -66,17 +69,21 @@ class LinearClassifier(TabularClassifier):
     @property
     def feature_importances_(self) -> np.ndarray:
         """|coefficient| × spread of each encoded column, summed per input column."""
-        weights = pd.Series(np.abs(self.model_.coef_[0]) * self.scale_encoded_, index=self.source_)
+        weights = pd.Series(np.abs(self._coef()) * self.scale_encoded_, index=self.source_)
         return weights.groupby(level=0).sum().reindex(self.feature_names_in_).to_numpy()
 
     def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
         """Exact SHAP values in log-odds: coef * (x - mean x) per encoded column, summed per input column."""
         encoded = self._prepare(X)
-        parts = (encoded - self.mean_encoded_) * self.model_.coef_[0]
+        parts = (encoded - self.mean_encoded_) * self._coef()
         frame = pd.DataFrame(parts, columns=self.source_, index=X.index).T.groupby(level=0).sum().T
         frame = frame.reindex(columns=self.feature_names_in_)
-        frame["_base"] = float(self.model_.intercept_[0] + self.mean_encoded_ @ self.model_.coef_[0])
+        frame["_base"] = float(np.ravel(self.model_.intercept_)[0] + self.mean_encoded_ @ self._coef())
         return frame
+
+    def _coef(self) -> np.ndarray:
+        """The weights of the encoded columns (a regressor's coef_ is 1-d, a binary classifier's one row)."""
+        return np.ravel(self.model_.coef_)
 
 
 def build(params: dict, spec) -> LinearClassifier:

@@ -1,1 +1,1 @@
-"""The value (revenue) stage: regression metrics and value diagnostics."""
+"""The value stage: fitting E[value | converted] after the classifier, its metrics and diagnostics."""
