@@ -145,7 +145,7 @@ def paired_scores(model: str, challenger, champion=None, data: str | None = None
         columns = _dataset_columns(found["challenger"].run_id, data)
     else:
         columns = list(dict.fromkeys(c for n in names for c in n))
-    valued = {role: value_compare.value_model(m) for role, m in loaded.items()}
+    valued = {role: signature.value_model(m) for role, m in loaded.items()}
     column = next((v.value_column for v in valued.values() if v is not None), None)
     note = ""
     if column is not None and not _has_column(found["challenger"].run_id, data, column):

@@ -1,5 +1,8 @@
 """Batch scoring: a model's probability and decision for every row of a dataset, streamed in chunks.
 
+A model with a value stage also writes `expected_value` (P(convert) × E[value | converted]) and, with horizons,
+`expected_value.<h>` per horizon, after `decision`; other models write exactly keys, score and decision.
+
     python -m core.score --model models:/NAME@champion --data PATH --out PATH [--chunk-rows N] [--keys COL ...] [--threshold T]
         [--filter 'COL OP VALUE' ...] [--engine local|dask] [--scheduler tcp://HOST:PORT]
 
@@ -45,8 +48,10 @@ def default_keys(cols: dict[str, str], inputs: Sequence[str], time_column: str |
     return [c for c in cols if ((c.lower() == "id" or c.lower().endswith("_id")) and c not in inputs) or c == time_column]
 
 
-def plan(cols: dict[str, str], scorer: Scorer, keys: Sequence[str] | None, dataset: str) -> tuple[list[str], list[str]]:
-    """(model input columns, key columns) to read; a DataError names missing or mistyped columns."""
+def plan(
+    cols: dict[str, str], scorer: Scorer, keys: Sequence[str] | None, dataset: str, outputs: Sequence[str] = OUTPUT_COLUMNS
+) -> tuple[list[str], list[str]]:
+    """(model input columns, key columns) to read; a DataError names missing or mistyped columns, or keys named like `outputs`."""
     wanted = scorer.inputs()
     missing = [c for c, (_, required) in wanted.items() if required and c not in cols]
     if missing:
@@ -65,7 +70,7 @@ def plan(cols: dict[str, str], scorer: Scorer, keys: Sequence[str] | None, datas
     unknown = [c for c in keys if c not in cols]
     if unknown:
         raise DataError(f"Unknown key columns in {dataset}: {', '.join(unknown)}; columns are: {', '.join(cols)}.")
-    clash = [c for c in keys if c in OUTPUT_COLUMNS]
+    clash = [c for c in keys if c in outputs]
     if clash:
         raise DataError(f"Key column {clash[0]!r} would clash with the output column of that name; leave it out of --keys.")
     return inputs, list(dict.fromkeys(keys))
@@ -130,6 +135,20 @@ def read_ahead(chunks: Iterator):
             chunks.close()
 
 
+def value_outputs(scorer: Scorer) -> list[str]:
+    """The expected-value columns the model adds after score and decision ([] without a value stage)."""
+    return signature.expected_value_columns(scorer.load().model.metadata)
+
+
+def expected_values(scorer: Scorer, features: pd.DataFrame, scores: np.ndarray, names: Sequence[str]) -> list[np.ndarray]:
+    """The columns `names` (value_outputs) per row: score × the value model's E[value | converted]."""
+    raw = signature.value_model(scorer.load().model)
+    found = signature.expected_values(raw, features, scores) if raw is not None else {}
+    if list(found) != list(names):
+        raise DataError(f"Model {scorer.uri} declares {', '.join(names)} in its signature but computes {', '.join(found) or 'none'}.")
+    return [found[n] for n in names]
+
+
 def positive_scores(scorer: Scorer, features: pd.DataFrame) -> np.ndarray:
     """P(positive) per row; plan() has checked the columns by name and type."""
     try:
@@ -187,7 +206,8 @@ def score(
     scorer = resolve(model)
     cut, cut_from = scorer.threshold(threshold)  # before loading the model: a missing threshold fails fast
     cols = data.columns(con, ds)
-    inputs, keys = plan(cols, scorer, keys, ds.name)
+    valued = value_outputs(scorer)
+    inputs, keys = plan(cols, scorer, keys, ds.name, [*OUTPUT_COLUMNS, *valued])
     total = row_count(con, ds, cols, filters)
     named = f"{scorer.name} v{scorer.version}" if scorer.version else model
     log(f"scoring {ds.name} ({f'{total:,} rows' if total is not None else 'rows unknown'}) with {named}, threshold {cut:g} ({cut_from}); keys: {', '.join(keys) or 'none'}")  # fmt: skip
@@ -199,8 +219,10 @@ def score(
         for key_table, features in read_ahead(scoring_batches(con, ds, inputs, filters, chunk_rows, keys)):
             scores = positive_scores(scorer, features)
             decision = (scores >= cut).astype(np.int8)
+            values = [pa.array(v, pa.float64()) for v in expected_values(scorer, features, scores, valued)] if valued else []
             chunk = pa.Table.from_arrays(
-                [*key_table.columns, pa.array(scores, pa.float64()), pa.array(decision, pa.int8())], names=[*keys, *OUTPUT_COLUMNS]
+                [*key_table.columns, pa.array(scores, pa.float64()), pa.array(decision, pa.int8()), *values],
+                names=[*keys, *OUTPUT_COLUMNS, *valued],
             )
             if writer is None:
                 writer = pq.ParquetWriter(partial, chunk.schema)
@@ -211,7 +233,7 @@ def score(
             if stopped:  # a stop that some library caught on its way through: stop here all the same
                 raise SystemExit(128 + stopped[0])
         if writer is None:  # no rows: still a file with the columns, so downstream readers see the schema
-            writer = pq.ParquetWriter(partial, empty_schema(con, ds, keys))
+            writer = pq.ParquetWriter(partial, empty_schema(con, ds, keys, valued))
         writer.close()
         writer = None
         os.replace(partial, out)
@@ -255,20 +277,23 @@ def row_count(con, ds, cols: dict[str, str], filters: Sequence[Filter]) -> int |
         raise DataError(f"Cannot read dataset {ds.name!r}: {str(err).strip().splitlines()[0]}") from None
 
 
-def empty_schema(con, ds, keys: Sequence[str]) -> pa.Schema:
+def empty_schema(con, ds, keys: Sequence[str], valued: Sequence[str] = ()) -> pa.Schema:
+    """The output's schema: the key columns as stored, score, decision and the expected-value columns `valued`."""
     src, params = data.source(ds)
     picked = ", ".join(ident(k) for k in keys) or "NULL AS __none"
     stored = con.cursor().sql(f"SELECT {picked} FROM {src} LIMIT 0", params=params).to_arrow_table().schema
     fields = [stored.field(k) for k in keys]
-    return pa.schema([*fields, pa.field("score", pa.float64()), pa.field("decision", pa.int8())])
+    outputs = [pa.field("score", pa.float64()), pa.field("decision", pa.int8()), *(pa.field(v, pa.float64()) for v in valued)]
+    return pa.schema([*fields, *outputs])
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m core.score",
-        description="Score every row of a dataset with a model; write key columns, score and decision to parquet. "
+        description="Score every row of a dataset with a model; write key columns, score, decision (and expected_value for a value model) to parquet. "
         "Progress goes to stderr; the last stdout line is one JSON object.",
         epilog="Output rows keep the input's order. `decision` is int8: 1 where score >= threshold, else 0. "
+        "A model with a value stage adds expected_value (and expected_value.<h> per horizon), float64. "
         "The file appears at --out only when complete (it is written to <out>.partial and renamed).",
     )
     parser.add_argument(

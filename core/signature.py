@@ -69,3 +69,34 @@ def positive_scores(model, frame: pd.DataFrame) -> np.ndarray:
     out = raw.predict_proba(frame) if hasattr(raw, "predict_proba") else model.predict(frame)
     out = np.asarray(out.to_numpy() if isinstance(out, pd.DataFrame | pd.Series) else out, dtype="float64")
     return out[:, 1] if out.ndim == 2 and out.shape[1] == 2 else out.reshape(len(frame))
+
+
+EXPECTED_VALUE = "expected_value"  # what a value model's predict returns beside probability (models.value.ValueModel)
+
+
+def value_model(pyfunc_model):
+    """The unwrapped scikit-learn model when it has a value stage (a `value_if_converted` method), else None."""
+    try:
+        raw = pyfunc_model.get_raw_model()
+    except (NotImplementedError, AttributeError):
+        return None
+    return raw if hasattr(raw, "value_if_converted") else None
+
+
+def expected_value_columns(metadata) -> list[str]:
+    """The expected-value columns a logged model returns, from its output signature (read without unpickling the
+    model): expected_value, then expected_value.<h> per horizon; [] for a model without a value stage."""
+    schema = metadata.get_output_schema() if metadata is not None else None
+    if schema is None or not schema.has_input_names():
+        return []
+    return [n for n in schema.input_names() if n == EXPECTED_VALUE or str(n).startswith(f"{EXPECTED_VALUE}.")]
+
+
+def expected_values(raw, frame: pd.DataFrame, scores: np.ndarray) -> dict[str, np.ndarray]:
+    """Output column -> score × E[value | converted] per row, as the value model's predict computes it: expected_value
+    for its headline value column, expected_value.<h> per horizon."""
+    predicted = raw.value_if_converted(frame)
+    out = {EXPECTED_VALUE: scores * predicted[raw.value_column].to_numpy(dtype="float64")}
+    for column in raw.horizons:
+        out[f"{EXPECTED_VALUE}.{column}"] = scores * predicted[column].to_numpy(dtype="float64")
+    return out

@@ -17,15 +17,6 @@ PREFIX = "value_"  # the comparison table's metric names: value_rmse, value_mae,
 BLOCK_WEIGHTS = 4_000_000  # Poisson weights held at once (resamples per block × rows): ~32 MB
 
 
-def value_model(pyfunc_model):
-    """The unwrapped scikit-learn model when it has a value stage (a `value_if_converted` method), else None."""
-    try:
-        raw = pyfunc_model.get_raw_model()
-    except (NotImplementedError, AttributeError):
-        return None
-    return raw if hasattr(raw, "value_if_converted") else None
-
-
 def weighted_metrics(actual: np.ndarray, predicted: np.ndarray, weights: np.ndarray) -> dict[str, np.ndarray]:
     """Metric -> one value per row of `weights` (resamples × rows): scikit-learn's RMSE, MAE, R², RMSLE with sample_weight.
 

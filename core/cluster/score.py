@@ -1,6 +1,7 @@
 """Batch scoring on a dask cluster: each partition of a parquet dataset is read, scored and written by a worker.
 
-The output at `--out` is a folder of parquet parts (`part.00000.parquet`, ...) with the local engine's columns. It is
+The output at `--out` is a folder of parquet parts (`part.00000.parquet`, ...) with the local engine's columns (a value
+model's expected_value columns too). It is
 written into a hidden temporary sibling and renamed into place only when every partition succeeded.
 
 The worker-side functions below (`score_partition` and what it calls) use no `core` module: this module is pickled
@@ -78,6 +79,17 @@ def _positive_scores(model, frame: pd.DataFrame) -> np.ndarray:
     return out[:, 1] if out.ndim == 2 and out.shape[1] == 2 else out.reshape(len(frame))
 
 
+def _expected_values(model, frame: pd.DataFrame, scores: np.ndarray, names: list[str]) -> list[np.ndarray]:
+    """score × E[value | converted] per output column, as core.signature.expected_values computes it (copied: workers
+    may lack `core`)."""
+    raw = model.get_raw_model()
+    predicted = raw.value_if_converted(frame)
+    found = {"expected_value": scores * predicted[raw.value_column].to_numpy(dtype="float64")}
+    for column in raw.horizons:
+        found[f"expected_value.{column}"] = scores * predicted[column].to_numpy(dtype="float64")
+    return [found[n] for n in names]
+
+
 def score_partition(part: pd.DataFrame, index: int, job: dict) -> dict:
     """Scores one partition and writes its part file into `job["folder"]` (none for no rows); its rows, flagged rows,
     the worker's pid and whether this task loaded the model."""
@@ -89,11 +101,13 @@ def score_partition(part: pd.DataFrame, index: int, job: dict) -> dict:
     if rows:
         # The model's inputs as the local engine gives them: numerics float64 (missing as NaN), others as stored.
         inputs = [_as(table.column(c), pa.float64() if c in job["numeric"] else None) for c in job["inputs"]]
-        scores = _positive_scores(model, pa.Table.from_arrays(inputs, names=job["inputs"]).to_pandas())
+        frame = pa.Table.from_arrays(inputs, names=job["inputs"]).to_pandas()
+        scores = _positive_scores(model, frame)
         decision = (scores >= job["cut"]).astype(np.int8)
         flagged = int(decision.sum())
-        keys = [_as(table.column(f.name), f.type) for f in list(schema)[: -len(OUTPUT_COLUMNS)]]
-        written = pa.Table.from_arrays([*keys, pa.array(scores, pa.float64()), pa.array(decision, pa.int8())], schema=schema)
+        valued = [pa.array(v, pa.float64()) for v in _expected_values(model, frame, scores, job["valued"])] if job["valued"] else []
+        keys = [_as(table.column(f.name), f.type) for f in list(schema)[: -len(OUTPUT_COLUMNS) - len(valued)]]
+        written = pa.Table.from_arrays([*keys, pa.array(scores, pa.float64()), pa.array(decision, pa.int8()), *valued], schema=schema)
         # No makedirs: a folder the driver removed (a cancel) stays removed.
         pq.write_table(written, os.path.join(job["folder"], PART.format(index)))
     return {"rows": rows, "flagged": flagged, "pid": os.getpid(), "loaded": loaded}
@@ -208,9 +222,10 @@ def score(model, dataset, out, keys=None, threshold=None, filters=(), scheduler=
     scorer = _model_metadata(resolve(model))
     cut, cut_from = scorer.threshold(threshold)
     cols = data.columns(con, ds)
-    inputs, keys = local.plan(cols, scorer, keys, ds.name)
+    valued = local.value_outputs(scorer)  # from the MLmodel's output signature: the driver never unpickles the model
+    inputs, keys = local.plan(cols, scorer, keys, ds.name, [*OUTPUT_COLUMNS, *valued])
     total = local.row_count(con, ds, cols, filters)
-    schema = local.empty_schema(con, ds, keys)
+    schema = local.empty_schema(con, ds, keys, valued)
     needed = list(dict.fromkeys([*keys, *inputs]))
     filtered = [c for c, *_ in filters if c in cols]
     meta = dd.read_parquet(list(ds.files), columns=list(dict.fromkeys([*needed, *filtered])), dtype_backend="pyarrow")._meta
@@ -225,6 +240,7 @@ def score(model, dataset, out, keys=None, threshold=None, filters=(), scheduler=
         "inputs": inputs,
         "numeric": [c for c in inputs if is_numeric(cols[c])],
         "cut": cut,
+        "valued": valued,
         "tracking_uri": settings.get("tracking_uri"),
         "load_uri": scorer.load_uri,
     }
