@@ -34,7 +34,7 @@ from core.progress import Log
 from core.search import search
 from core.spec import ENGINES, IMBALANCE, OVERSAMPLING, VALIDATIONS, VALUE_FAMILIES, TrainSpec, flatten
 from core.validate import first_error
-from core.value.stage import fit_value_stage
+from core.value.stage import fit_value_stage, stage_rows
 from models.calibrated import calibrate_on_scores
 from models.imbalance import PriorCorrection, undersample
 
@@ -141,6 +141,7 @@ def train(
             problem = first_error(prep.checks)
             if problem:
                 raise DataError(f"Validation failed: {problem}")
+            value_rows = stage_rows(spec, prep) if spec.value.column else None  # a value stage that cannot fit fails now
             if spec.search.n_trials or spec.search.timeout_s:
                 if streaming:
                     raise SpecError(f"{family.NAME} streams its data, so it has no search; set search.n_trials to 0.")
@@ -172,7 +173,7 @@ def train(
             else:
                 record.log_fingerprint(record.fingerprint(con, spec, prep, len(prep.y)), folder)
                 estimator, model, final, valid_raw = fit(spec, prep, params, log)
-                stages = fit_value_stage(spec, prep, log) if spec.value.column else None
+                stages = fit_value_stage(spec, prep, log, value_rows) if spec.value.column else None
                 jobs.pause("fitted")
                 result = record.evaluate_and_log(spec, prep, estimator, model, final, valid_raw, folder, log, unchanged, stages)
             if spec.validation.kind != "holdout":

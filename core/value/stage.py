@@ -53,21 +53,20 @@ def stage_targets(spec: TrainSpec, values: pd.DataFrame) -> dict[str, np.ndarray
     return out
 
 
-def fit_value_stage(spec: TrainSpec, prep: Prepared, log: Log) -> list[LogValueRegressor]:
-    """One fitted regressor per value column, on training converters whose value is known and mature; early stopping
-    and the smearing factor on the valid split's converters."""
+def stage_rows(spec: TrainSpec, prep: Prepared) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per value column, (train, valid) masks of the converters whose value is known and mature: what each stage fits
+    on. Checked before any fit, so a value stage that cannot fit fails the run at once (DataError)."""
     columns = spec.value.columns()
     converted = prep.y == 1
-    mature = maturity(spec, prep.frame)
-    targets = stage_targets(spec, prep.values)
-    first = columns[0]
-    negative = converted & (prep.values[first].to_numpy(dtype=float) < 0)
+    negative = converted & (prep.values[columns[0]].to_numpy(dtype=float) < 0)
     if negative.any():
         raise DataError(
-            f"Value column {first!r} is negative on {int(negative.sum()):,} converting rows; the value stage models log1p(value): "
-            "filter refunds out or clip them at 0."
+            f"Value column {columns[0]!r} is negative on {int(negative.sum()):,} converting rows; the value stage models "
+            "log1p(value): filter refunds out or clip them at 0."
         )
-    stages = []
+    mature = maturity(spec, prep.frame)
+    targets = stage_targets(spec, prep.values)
+    out = {}
     for column in columns:
         usable = converted & np.isfinite(targets[column]) & mature[column]
         train, valid = usable & (prep.labels == "train"), usable & (prep.labels == "valid")
@@ -76,6 +75,17 @@ def fit_value_stage(spec: TrainSpec, prep: Prepared, log: Log) -> list[LogValueR
                 f"Only {int(train.sum())} training converters have a known, mature {column!r}; the value stage needs "
                 f"{MIN_CONVERTERS}. Use a shorter horizon, more data, or no value stage."
             )
+        out[column] = (train, valid)
+    return out
+
+
+def fit_value_stage(spec: TrainSpec, prep: Prepared, log: Log, rows: dict | None = None) -> list[LogValueRegressor]:
+    """One fitted regressor per value column on its stage_rows (early stopping and the smearing factor on the valid
+    split's converters)."""
+    rows = rows or stage_rows(spec, prep)
+    targets = stage_targets(spec, prep.values)
+    stages = []
+    for column, (train, valid) in rows.items():
         log(f"value stage: fitting {spec.value.family} on {int(train.sum()):,} converters for {column}")
         model = regressor(spec.value.family, spec.categorical, spec.seed, int(train.sum()))
         X_train, X_valid = prep.frame.loc[train, prep.features], prep.frame.loc[valid, prep.features]
