@@ -11,6 +11,7 @@ from core.plots import segments as segment_plots
 from core.plots import threshold as threshold_plots
 from views.learning_panel import learning_panel
 from views.over_time_tab import over_time_tab
+from views.threshold_inputs import realised_caption, threshold_inputs
 from views.value_tab import value_tab
 
 TABS = ["Overview", "Calibration", "Threshold", "Over time", "Segments", "Explain", "Value"]
@@ -187,26 +188,17 @@ if calib.open:
 if thresh.open:
     with thresh:
         table = ui.on_run(threshold.threshold_frame, run_id, filters_key)
-        value_col, fp_col, fn_col, cap_col = st.columns(4)
-        value_tp = value_col.number_input(
-            "Value per true positive", 0.0, value=saved.get("value_tp") or settings.get("value_tp"), key="diag.value_tp"
-        )
-        cost_fp = fp_col.number_input(
-            "Cost per false positive", 0.0, value=saved.get("cost_fp") or settings.get("cost_fp"), key="diag.cost_fp"
-        )
-        cost_fn = fn_col.number_input(
-            "Cost per false negative", 0.0, value=saved.get("cost_fn") or settings.get("cost_fn"), key="diag.cost_fn"
-        )
-        capacity_pct = cap_col.number_input(
-            "Capacity: flag at most % of rows (0 = no limit)", 0.0, 100.0, value=100 * (saved.get("capacity") or 0.0), key="diag.capacity"
-        )
-        capacity = capacity_pct / 100 or None
+        value_tp, cost_fp, cost_fn, capacity, cost_per_action = threshold_inputs(frame, saved, run.tags)  # cost_per_action: value mode
         p_col, r_col, k_col = st.columns(3)
         min_precision = p_col.number_input("Precision at least", 0.0, 1.0, 0.5, key="diag.min_precision")
         min_recall = r_col.number_input("Recall at least", 0.0, 1.0, 0.8, key="diag.min_recall")
         top_pct = k_col.number_input("Top % of rows", 0.1, 100.0, 10.0, key="diag.top_pct")
-        valued = threshold.with_profit(table, value_tp, cost_fp, cost_fn)  # a few ms on the cached table
-        suggested = threshold.suggestions(valued, value_tp, cost_fp, cost_fn, min_precision, min_recall, top_pct / 100, capacity)
+        if cost_per_action is None:
+            valued = threshold.with_profit(table, value_tp, cost_fp, cost_fn)  # a few ms on the cached table
+        else:
+            valued = threshold.with_value_profit(table, cost_per_action)
+        limits = (min_precision, min_recall, top_pct / 100, capacity)
+        suggested = threshold.suggestions(valued, value_tp, cost_fp, cost_fn, *limits, cost_per_action=cost_per_action)
         span = threshold.slider_span(frame["score"].to_numpy(), STEP)  # the slider spans the scores, not 0–1
         st.session_state["diag.span"] = span
         if not span[0] <= st.session_state.get("diag.threshold", np.nan) <= span[1]:  # not on screen yet, or other rows
@@ -215,7 +207,7 @@ if thresh.open:
         st.markdown("**Suggestions** — each button moves the slider to the exact cut")
         for col, row in zip(st.columns(len(suggested)), suggested.itertuples(), strict=True):
             usable = not np.isnan(row.threshold)
-            rule = threshold.suggestion_policy(row.Index, value_tp, cost_fp, cost_fn, min_precision, min_recall, top_pct / 100, capacity)
+            rule = threshold.suggestion_policy(row.Index, value_tp, cost_fp, cost_fn, *limits, cost_per_action=cost_per_action)
             col.button(
                 row.suggestion,
                 key=f"diag.suggest.{row.Index}",
@@ -251,10 +243,17 @@ if thresh.open:
             "recall": _share(at["recall"]),
             "F1": "—" if np.isnan(at["f1"]) else f"{at['f1']:.4f}",
         }
-        counts = {"profit": f"{at['profit']:,.2f}", "TP": f"{int(at['tp']):,}", "FP": f"{int(at['fp']):,}", "FN": f"{int(at['fn']):,}"}
+        counts = {
+            "profit" if cost_per_action is None else "expected profit": f"{at['profit']:,.2f}",
+            "TP": f"{int(at['tp']):,}",
+            "FP": f"{int(at['fp']):,}",
+            "FN": f"{int(at['fn']):,}",
+        }
         for shown in (rates, counts):  # two rows of four: a count in the millions still fits its column
             for col, (label, value) in zip(st.columns(len(shown)), shown.items(), strict=True):
                 col.metric(label, value)
+        if cost_per_action is not None:
+            realised_caption(at, cost_per_action)
         left, right = st.columns([1, 2])
         left.plotly_chart(threshold_plots.confusion_heatmap(threshold.confusion(at)), key="diag.confusion")
         right.plotly_chart(threshold_plots.profit_curve(valued, cut), key="diag.profit")
@@ -265,7 +264,9 @@ if thresh.open:
             if st.button(
                 "Save threshold", type="primary", key="diag.save", help="Tags the run (and its registered versions) for batch scoring"
             ):
-                tagged = runs.save_threshold(run_id, cut, value_tp, cost_fp, cost_fn, capacity, policy=policy)
+                tagged = runs.save_threshold(
+                    run_id, cut, value_tp, cost_fp, cost_fn, capacity, policy=policy, cost_per_action=cost_per_action
+                )
                 chosen_by = threshold.policy_text(policy) if policy is not None else "fixed by hand"
                 where = f"run {run_id[:8]}" + (f" and versions {', '.join(tagged)}" if tagged else "")
                 st.success(f"Saved threshold {cut:.4f} ({chosen_by}) on {where}.")

@@ -29,19 +29,27 @@ def metrics_by_threshold(table: pd.DataFrame, threshold: float) -> go.Figure:
 
 
 def profit_curve(table: pd.DataFrame, threshold: float, x: str = "flagged_share") -> go.Figure:
-    """Profit against flagged share (or threshold) from a table with profit, the flag-nothing baseline and the chosen cut marked."""
+    """Profit against flagged share (or threshold) from a table with profit, the flag-nothing baseline and the chosen cut marked.
+
+    A value-mode table (core.threshold.with_value_profit) draws its profit as expected profit and its realised profit dashed.
+    """
     if x not in ("flagged_share", "threshold"):
         raise ValueError(f"x={x!r}: draw profit against 'flagged_share' or 'threshold'")
     shown = _thinned(table if x == "flagged_share" else table.iloc[1:])
     fig = go.Figure()
-    fig.add_scatter(
-        x=shown[x],
-        y=shown["profit"],
-        mode="lines",
-        name="profit",
-        customdata=shown[["threshold", "flagged_share"]].to_numpy(),
-        hovertemplate="threshold %{customdata[0]:.4g}<br>flagged %{customdata[1]:.2%}<br>profit %{y:,.2f}<extra></extra>",
-    )
+    lines = [("profit", "profit", "solid")]
+    if "realised_profit" in table:
+        lines = [("profit", "expected profit", "solid"), ("realised_profit", "realised profit", "dash")]
+    for column, name, dash in lines:
+        fig.add_scatter(
+            x=shown[x],
+            y=shown[column],
+            mode="lines",
+            name=name,
+            line_dash=dash,
+            customdata=shown[["threshold", "flagged_share"]].to_numpy(),
+            hovertemplate=f"threshold %{{customdata[0]:.4g}}<br>flagged %{{customdata[1]:.2%}}<br>{name} %{{y:,.2f}}<extra></extra>",
+        )
     fig.add_hline(y=table["profit"].iat[0], line_dash="dot", line_color="grey", annotation_text="flag nothing")
     chosen = at(table, threshold)
     if np.isfinite(chosen[x]):

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from core.errors import DataError
+from core.plots.threshold import profit_curve
 from core.threshold import (
     every_cut_loses,
     policy,
@@ -149,3 +150,10 @@ def test_the_value_pass_is_vectorised():
     table = threshold_table(y, score, value)
     assert table["converted_value"].iat[-1] == pytest.approx(float((y * value).sum()))
     assert table["expected_value"].iat[-1] == pytest.approx(float((score * value).sum()))
+
+
+def test_the_profit_curve_draws_expected_and_realised_profit(five):
+    fig = profit_curve(with_value_profit(five, 6.0), 0.3)
+    assert [trace.name for trace in fig.data] == ["expected profit", "realised profit", "chosen cut"]
+    assert list(fig.data[0].y) == pytest.approx([0, 2, 5, 14, 8.4]) and list(fig.data[1].y) == pytest.approx([0, 4, -3, -9, -11])
+    assert (fig.data[2].x[0], fig.data[2].y[0]) == pytest.approx((0.8, 14))
