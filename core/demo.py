@@ -247,14 +247,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="output folder (default <data root>/demo)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--overwrite", action="store_true", help="replace an existing folder")
-    parser.add_argument("--if-missing", action="store_true", help="do nothing when the folder holds data")
+    parser.add_argument("--if-missing", action="store_true", help="do nothing when the folder holds current demo data")
     args = parser.parse_args(argv)
     try:
         rows = args.rows or settings.get("demo_rows")
         days = args.days or settings.get("demo_days")
         out = args.out or settings.get("data_root") / "demo"
-        if args.if_missing and out.exists() and any(out.iterdir()):
+        held = out.exists() and any(out.iterdir())
+        if args.if_missing and held and is_current(out):
             return 0
+        if args.if_missing and held:  # a demo from before the value columns: it is ours to replace, and Train needs them
+            print(f"{out} predates the demo's value columns; generating it again.", file=sys.stderr)
+            args.overwrite = True
         began = time.perf_counter()
         print(f"Generating demo data: {rows:,} rows over {days} days -> {out}", file=sys.stderr, flush=True)
         table = generate(rows, days, args.seed)

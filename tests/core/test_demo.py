@@ -173,3 +173,10 @@ def test_cli(tmp_path, capsys):
     assert (out / "event_date=2026-09-01" / "part-0.parquet").stat().st_mtime_ns == stamp
     assert demo.main(["--rows", "2", "--days", "4", "--out", str(tmp_path / "e")]) == 2
     assert "at least one row per day" in capsys.readouterr().err
+
+
+def test_if_missing_replaces_a_demo_made_before_the_value_columns(tmp_path, capsys):
+    old = demo.write(demo.generate(1_000, 3, seed=2).drop_columns(["true_value", "revenue_d30"]), tmp_path / "demo")
+    assert demo.main(["--rows", "1000", "--days", "3", "--out", str(old), "--if-missing"]) == 0
+    assert demo.is_current(old)
+    assert "predates the demo's value columns" in capsys.readouterr().err
