@@ -90,6 +90,10 @@ def value_tab(run_id: str, filters_key: tuple, frame: pd.DataFrame, tags: dict) 
         residuals = ui.on_run(vd.value_residuals_by_segment, run_id, filters_key, column, segment)
         st.plotly_chart(value_plots.residual_bars(residuals, segment), key="diag.value_residual_chart")
         st.dataframe(residuals, hide_index=True, key="diag.value_residuals")
+        st.caption(
+            "Residual = mean actual − mean predicted value per row (above 0: under-predicted); worst first by |z|, the "
+            "residual in standard errors of the segment's actual mean, so a small noisy segment does not lead the list."
+        )
 
     if horizons:
         st.subheader("Horizons")

@@ -152,12 +152,13 @@ def capture_words(gain: pd.DataFrame, top_share: float = 0.1) -> str:
 def value_residuals_by_segment(predictions: pd.DataFrame, value_column: str, segment: str) -> pd.DataFrame:
     """Predicted against actual value per value of a segment column, worst first.
 
-    Columns: segment, rows, converters, mean_predicted, mean_actual, actual_lo, actual_hi, residual, ratio,
+    Columns: segment, rows, converters, mean_predicted, mean_actual, actual_lo, actual_hi, residual, z, ratio,
     mean_predicted_converted, mean_actual_converted, residual_converted, ratio_converted.
     Over all rows: mean expected value against mean actual value (0 for non-converters) with its 95% normal interval.
     On converters: mean value_if_converted against the mean actual value. residual = actual − predicted (negative:
-    over-predicted); ratio = predicted / actual. Sorted by |residual| (money per row), largest first, ties by segment.
-    Missing segment values form "(missing)".
+    over-predicted); z = residual / the standard error of the actual mean; ratio = predicted / actual. Sorted by |z|,
+    largest first (a small segment's noisy residual does not outrank a large segment's steady one; NaN z, below two
+    rows or no spread, last), ties by segment. Missing segment values form "(missing)".
     """
     rows = known(predictions, value_column)
     _, if_converted = predicted_columns(predictions, value_column)
@@ -171,15 +172,16 @@ def value_residuals_by_segment(predictions: pd.DataFrame, value_column: str, seg
         guess_c = float(converters[if_converted].mean()) if len(converters) else np.nan
         mean_c = float(converters["actual"].mean()) if len(converters) else np.nan
         records.append(
-            (label, len(inside), len(converters), guess, mean, lo, hi, mean - guess, _ratio(guess, mean),
+            (label, len(inside), len(converters), guess, mean, lo, hi, mean - guess,
+             (mean - guess) / ((hi - lo) / (2 * Z95)) if hi > lo else np.nan, _ratio(guess, mean),
              guess_c, mean_c, mean_c - guess_c, _ratio(guess_c, mean_c) if len(converters) else np.nan)
         )  # fmt: skip
     columns = [
-        "segment", "rows", "converters", "mean_predicted", "mean_actual", "actual_lo", "actual_hi", "residual", "ratio",
+        "segment", "rows", "converters", "mean_predicted", "mean_actual", "actual_lo", "actual_hi", "residual", "z", "ratio",
         "mean_predicted_converted", "mean_actual_converted", "residual_converted", "ratio_converted",
     ]  # fmt: skip
     table = pd.DataFrame(records, columns=columns)
-    worst = np.argsort(-table["residual"].abs().to_numpy(), kind="stable")  # records are in segment order: ties stay so
+    worst = np.argsort(-table["z"].abs().fillna(-1).to_numpy(), kind="stable")  # records are in segment order: ties stay so
     return table.iloc[worst].reset_index(drop=True)
 
 

@@ -94,7 +94,10 @@ def test_gain_ties_keep_row_order():
 
 def test_residuals_by_segment_worst_first():
     table = vd.value_residuals_by_segment(ten_rows(), "revenue", "country")
-    assert table["segment"].tolist() == ["b", "a", "(missing)"]  # |residual| 2, 1.25, 0.5
+    assert table["segment"].tolist() == ["b", "a", "(missing)"]  # |z| 3.16, 0.29, NaN (one row)
+    assert table["z"].iloc[0] == pytest.approx(-2 / (np.sqrt(2) / np.sqrt(5)))  # b: actual 0, 0, 2, 0, 3: sd √2
+    assert table["z"].iloc[1] == pytest.approx(1.25 / (np.std([20, 0, 5, 10], ddof=1) / 2))
+    assert np.isnan(table["z"].iloc[2])
     a = table.set_index("segment").loc["a"]
     assert (a["rows"], a["converters"]) == (4, 3)
     assert a["mean_predicted"] == 7.5 and a["mean_actual"] == 8.75 and a["residual"] == 1.25
