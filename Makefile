@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint format bench bench-selection demo chromium
+.PHONY: run test lint format bench bench-selection bench-value demo chromium
 
 $(VENV)/.runtime: requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -52,3 +52,7 @@ $(BENCH_VENV)/.bench: requirements-bench.txt
 
 bench-selection: $(VENV)/.dev $(BENCH_VENV)/.bench
 	$(PY) -m bench.selection $(BENCH_ARGS)
+
+# The value stage's quality against the demo's oracle and its cost: make bench-value BENCH_ARGS="--quick" (README, Benchmarks)
+bench-value: $(VENV)/.dev
+	$(PY) -m bench.value $(BENCH_ARGS)
