@@ -211,7 +211,8 @@ def test_hostile_column_names_and_types_score_as_locally(messy_root, messy_run, 
     local, dask, local_rows, dask_rows = both_engines(capsys, scheduler, tmp_path, *args, "--filter", '"a,b" > 0', "it's is not null")
     assert dask["rows"] == local["rows"] > 0
     same_rows(local_rows, dask_rows, keys)
-    assert pq.read_schema(next((tmp_path / "dask").iterdir())) == pq.read_schema(tmp_path / "local.parquet")
+    assert len(dask_rows) == 600
+    assert pq.read_schema(next((tmp_path / "out" / "dask").iterdir())) == pq.read_schema(tmp_path / "out" / "local.parquet")
 
 
 @pytest.mark.slow
@@ -255,3 +256,26 @@ def test_workers_without_the_checkout_score(train_env, registered, capsys, tmp_p
         for process in (worker, scheduler):
             process.terminate()
             process.wait(timeout=30)
+
+
+def test_a_value_model_writes_the_same_expected_value_columns_as_the_local_engine(
+    train_env, horizon_run, scheduler, monkeypatch, capsys, tmp_path
+):
+    root = tmp_path / "root"
+    (root / "two").mkdir(parents=True)
+    frame = pd.read_parquet(train_env / "demo").drop(columns="event_date")
+    for i in range(2):  # two parts: two partitions, a few hundred rows (the cost is the workers loading the model)
+        frame.iloc[i * 300 : (i + 1) * 300].to_parquet(root / "two" / f"{i}.parquet")
+    monkeypatch.setenv("WB_DATA_ROOT", str(root))
+    args = ("--model", f"runs:/{horizon_run}/model", "--data", "two", "--threshold", "0.05")
+    _, _, local_rows, dask_rows = both_engines(capsys, scheduler, tmp_path / "out", *args)
+    valued = ["expected_value", "expected_value.revenue_d1", "expected_value.revenue_d7"]
+    assert list(dask_rows.columns) == list(local_rows.columns) == ["event_time", "user_id", "score", "decision", *valued]
+    assert len(dask_rows) == 600
+    assert pq.read_schema(next((tmp_path / "out" / "dask").iterdir())) == pq.read_schema(tmp_path / "out" / "local.parquet")
+    keys = ["event_time", "user_id"]
+    local_rows = local_rows.sort_values(keys, kind="stable").reset_index(drop=True)
+    dask_rows = dask_rows.sort_values(keys, kind="stable").reset_index(drop=True)
+    pd.testing.assert_frame_equal(dask_rows[keys], local_rows[keys])
+    for column in ["score", *valued]:
+        np.testing.assert_allclose(dask_rows[column], local_rows[column], rtol=1e-12, atol=1e-12)

@@ -276,3 +276,40 @@ def test_a_text_column_where_the_model_learned_integers_is_refused_by_name(train
     assert code == 0, err
     expected = np.asarray(model.predict(pd.read_parquet(root / "ints.parquet")))[:, 1]  # int64 columns as pandas reads them
     np.testing.assert_allclose(pd.read_parquet(tmp_path / "i.parquet")["score"], expected, rtol=0, atol=1e-12)
+
+
+def test_a_value_model_writes_expected_value_as_its_pyfunc_predicts_it(train_env, value_run, horizon_run, monkeypatch, capsys, tmp_path):
+    for run_id, horizons in ((value_run, []), (horizon_run, ["revenue_d1", "revenue_d7"])):
+        uri, out = f"runs:/{run_id}/model", tmp_path / f"{run_id}.parquet"
+        code, result, err = run_cli(
+            capsys, "--model", uri, "--data", "demo", "--out", str(out), "--threshold", "0.05", "--chunk-rows", "7000"
+        )
+        assert code == 0 and result["rows"] == 20_000, err
+        valued = ["expected_value", *(f"expected_value.{h}" for h in horizons)]
+        written = pq.read_table(out)
+        assert written.column_names == ["event_time", "user_id", "score", "decision", *valued]
+        assert all(str(written.schema.field(c).type) == "double" for c in valued)
+        frame = written.to_pandas()
+        model = mlflow.pyfunc.load_model(uri)
+        inputs = model.metadata.get_input_schema().input_names()
+        rows = rows_as_trained(train_env / "demo", inputs)
+        predicted = model.predict(rows)  # the pyfunc frame: probability, expected_value, expected_value.<h>
+        np.testing.assert_allclose(frame["score"], predicted["probability"], rtol=0, atol=1e-12)
+        for column in valued:
+            np.testing.assert_allclose(frame[column], predicted[column], rtol=1e-12, atol=0)
+        raw = model.get_raw_model()
+        if_converted = raw.value_if_converted(rows)
+        np.testing.assert_allclose(frame["expected_value"], frame["score"] * if_converted[raw.value_column], rtol=1e-12, atol=0)
+        for h in horizons:
+            np.testing.assert_allclose(frame[f"expected_value.{h}"], frame["score"] * if_converted[h], rtol=1e-12, atol=0)
+        assert (frame["expected_value"] >= 0).all() and frame["expected_value"].mean() > 0  # isotonic scores may be 0
+    # No row passes: the file still has the value columns.
+    code, result, err = run_cli(capsys, "--model", f"runs:/{value_run}/model", "--data", "demo", "--out", str(out), "--threshold", "0.1", "--filter", "hour = 99")  # fmt: skip
+    assert code == 0 and result["rows"] == 0, err
+    assert pq.read_table(out).column_names == ["event_time", "user_id", "score", "decision", "expected_value"]
+    root = tmp_path / "root"
+    root.mkdir()
+    pd.read_parquet(train_env / "demo").head(50).assign(expected_value=1.0).to_parquet(root / "head.parquet")
+    monkeypatch.setenv("WB_DATA_ROOT", str(root))
+    code, result, err = run_cli(capsys, "--model", f"runs:/{value_run}/model", "--data", "head.parquet", "--out", str(out), "--threshold", "0.1", "--keys", "expected_value")  # fmt: skip
+    assert code == 2 and "Key column 'expected_value' would clash with the output column of that name" in err
