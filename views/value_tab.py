@@ -65,6 +65,9 @@ def value_tab(run_id: str, filters_key: tuple, frame: pd.DataFrame, tags: dict) 
         st.dataframe(shown, hide_index=True, key="diag.value_metrics")
 
     deciles = ui.on_run(vd.value_deciles, run_id, filters_key, column)
+    young = ui.on_run(vd.maturity_note, run_id, filters_key, column)
+    if young.startswith("No row is mature"):  # a test split younger than the horizon: shown, but immature
+        st.warning(young)
     left_out = len(frame) - int(deciles["rows"].sum())
     if left_out:
         st.caption(

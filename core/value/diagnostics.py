@@ -4,7 +4,9 @@ Every function takes the predictions frame a value run logs (y, score, expected_
 value column under its own name, segment columns, time; with horizons `expected_value.<h>`, `value_if_converted.<h>`,
 `mature.<h>`). The actual value of a row is its value column on converters and 0 on non-converters. Rows whose actual
 value is not known are left out: a converter with a missing value, and with horizons a row not yet mature for the
-column (`mature.<column>` False: younger than the horizon, so its value has not all arrived).
+column (`mature.<column>` False: younger than the horizon, so its value has not all arrived). When no row is mature
+(a test split younger than the horizon), every row is kept and the numbers are immature, as core.value.stage evaluates
+such a horizon's metrics on all its converters; `maturity_note` says which case holds.
 """
 
 from __future__ import annotations
@@ -35,11 +37,31 @@ def known(predictions: pd.DataFrame, value_column: str) -> pd.DataFrame:
     converted = predictions["y"].to_numpy() == 1
     value = predictions[value_column].to_numpy(dtype=float)
     keep = ~(converted & np.isnan(value))
-    mature = f"mature.{value_column}"
-    if mature in predictions:
-        keep &= predictions[mature].to_numpy(dtype=bool)
+    ripe = _mature(predictions, value_column)
+    if ripe.any():  # no mature row at all: every row, immature (maturity_note says so)
+        keep &= ripe
     out = predictions[keep]
     return out.assign(actual=np.where(converted[keep], value[keep], 0.0), predicted=out[expected].to_numpy(dtype=float))
+
+
+def _mature(predictions: pd.DataFrame, value_column: str) -> np.ndarray:
+    """Per row: is its `value_column` complete (`mature.<column>`, all True without one)."""
+    column = f"mature.{value_column}"
+    return predictions[column].to_numpy(dtype=bool) if column in predictions else np.ones(len(predictions), bool)
+
+
+def maturity_note(predictions: pd.DataFrame, value_column: str) -> str:
+    """Words on the rows younger than the column's horizon: left out, or (none mature) all kept as immature; "" if none."""
+    ripe = _mature(predictions, value_column)
+    young = int((~ripe).sum())
+    if not young:
+        return ""
+    if not ripe.any():
+        return (
+            f"No row is mature for {value_column}: every row is younger than the horizon, so all {young:,} are shown and "
+            "their actual value is still arriving (immature: actual is low)."
+        )
+    return f"{young:,} of {len(ripe):,} rows younger than the horizon: left out"
 
 
 def _mean_interval(values: np.ndarray) -> tuple[float, float, float]:
@@ -194,20 +216,20 @@ def horizon_table(predictions: pd.DataFrame, horizons: list[str]) -> pd.DataFram
     (mean_predicted, mean_actual, residual = actual − predicted, ratio = predicted / actual). On all mature rows:
     mean expected_value.<h> against the mean actual value with non-converters as 0 (mean_expected, mean_actual_all).
     A horizon is immature, as core.rolling marks windows, when not all its rows are mature (its value is still
-    arriving on the young rows, which are left out); the note says how many.
+    arriving on the young rows, which are left out; when no row is mature, all are kept); the note says which.
     """
     records = []
     for h in horizons:
-        mature = predictions[f"mature.{h}"].to_numpy(dtype=bool) if f"mature.{h}" in predictions else np.ones(len(predictions), bool)
+        mature = _mature(predictions, h)
         rows = known(predictions, h)
         converters = rows[rows["y"].to_numpy() == 1]
         guess = float(converters[f"value_if_converted.{h}"].mean()) if len(converters) else np.nan
         mean = float(converters["actual"].mean()) if len(converters) else np.nan
         share = float(mature.mean()) if len(mature) else np.nan
         young = int((~mature).sum())
-        note = f"{young:,} of {len(mature):,} rows younger than the horizon: left out" if young else ""
+        note = maturity_note(predictions, h)
         if not len(converters):
-            note = "; ".join(filter(None, [note, "no mature converter with a known value"]))
+            note = "; ".join(filter(None, [note, "no converter with a known value"]))
         records.append(
             (h, len(predictions), int(mature.sum()), share, len(converters), guess, mean, mean - guess, _ratio(guess, mean),
              float(rows["predicted"].mean()) if len(rows) else np.nan,

@@ -38,9 +38,9 @@ def assert_shown(at: AppTest, expected: pd.DataFrame) -> pd.DataFrame:
 
 
 def horizon_predictions(rows: int = 3000, seed: int = 0) -> pd.DataFrame:
-    """Test predictions of a three-horizon value run over 30 days: cumulative revenue, the last 7 days immature at d7."""
+    """Test predictions of a three-horizon value run over 60 days: cumulative revenue, rows younger than a horizon immature."""
     rng = np.random.default_rng(seed)
-    time = pd.Timestamp("2026-01-01") + pd.to_timedelta(rng.uniform(0, 30, rows), unit="D")
+    time = pd.Timestamp("2026-01-01") + pd.to_timedelta(rng.uniform(0, 60, rows), unit="D")
     country = rng.choice(["de", "fr", "us"], rows)
     score = rng.uniform(0.02, 0.4, rows)
     y = (rng.random(rows) < score).astype("int8")
@@ -95,6 +95,7 @@ def test_the_value_tab_shows_the_numbers_core_computes_per_horizon(train_env, sy
     assert vd.capture_words(gain, 0.1) in [m.value.strip("*") for m in at.markdown]
     assert {m.label: m.value for m in at.metric} == {"RMSE": "1", "MAE": "2", "R²": "3", "RMSLE": "4"}
     young = (~frame["mature.revenue_d30"]).sum()
+    assert 0 < young < len(frame)
     assert any(f"{young:,} of {len(frame):,} rows left out" in c.value for c in at.caption)
     assert_shown(at, vd.value_residuals_by_segment(frame, "revenue_d30", "country"))
     assert at.selectbox(key="diag.value_segment").options == ["country"]  # value columns are not segments
@@ -126,3 +127,18 @@ def test_a_trained_value_run_shows_its_logged_metrics_and_core_numbers(train_env
     for label, name in (("RMSE", "rmse"), ("MAE", "mae"), ("R²", "r2"), ("RMSLE", "rmsle")):
         assert {m.label: m.value for m in at.metric}[label] == f"{logged.loc[name, 'value']:,.4g}"
     assert not at.get("selectbox") or "diag.value_horizon" not in [s.key for s in at.selectbox]  # one value column: no picker
+
+
+def test_a_trained_horizon_run_shows_its_horizon_table(train_env, horizon_run):
+    at = open_value_tab(horizon_run)
+    frame = diagnose.prepared(runs.predictions(horizon_run))
+    horizons = ["revenue_d1", "revenue_d7"]
+    assert at.selectbox(key="diag.value_horizon").options == horizons
+    assert at.selectbox(key="diag.value_horizon").value == "revenue_d7"  # the headline column: the last horizon
+    table = assert_shown(at, vd.horizon_table(frame, horizons))
+    assert table["immature"].tolist() == [not frame[f"mature.{h}"].all() for h in horizons]
+    assert_shown(at, vd.value_deciles(frame, "revenue_d7"))
+    none_mature = not frame["mature.revenue_d7"].any()  # the small demo's test split is a few days old
+    assert none_mature == any("No row is mature for revenue_d7" in w.value for w in at.warning)
+    segments = at.selectbox(key="diag.value_segment").options
+    assert not {"revenue_d1", "revenue_d7", "expected_value", "mature.revenue_d7"} & set(segments) and segments

@@ -164,3 +164,16 @@ def test_figures_draw_from_the_frames():
     frame["value_if_converted.revenue"], frame["mature.revenue"] = frame["value_if_converted"], [True] * 9 + [False]
     chart = value_plots.horizon_chart(vd.horizon_table(frame, ["revenue"]))
     assert list(chart.data[0].x) == ["revenue (immature)"]
+
+
+def test_with_no_mature_row_every_row_is_kept_and_said_immature():
+    frame = ten_rows().assign(**{"mature.revenue": False})
+    assert vd.value_deciles(frame, "revenue")["mean_actual"].tolist() == [20, 0, 5, 10, 0, 0, 2, 0, 3, 0]
+    assert vd.maturity_note(frame, "revenue").startswith("No row is mature for revenue: every row is younger")
+    frame["value_if_converted.revenue"] = frame["value_if_converted"]
+    row = vd.horizon_table(frame, ["revenue"]).iloc[0]
+    assert (row["mature_rows"], row["converters"], row["immature"]) == (0, 5, True)
+    assert row["mean_actual"] == 8.0 and row["note"].startswith("No row is mature")
+    frame["mature.revenue"] = [True] * 9 + [False]
+    assert vd.maturity_note(frame, "revenue") == "1 of 10 rows younger than the horizon: left out"
+    assert vd.maturity_note(ten_rows(), "revenue") == ""
