@@ -68,7 +68,9 @@ def quality(frame: pd.DataFrame, value_column: str = "revenue", top: float = TOP
     true_p × true_value, and by the actual value (core.value.diagnostics.value_gain); deciles: value_deciles' mean
     predicted and actual per decile of expected_value, with the oracle's ratios beside; worst_decile_gap: max |ratio − 1| over the deciles that
     hold value (a ratio);
-    r2: R² on converters of value_if_converted and of true_value (core.value.metrics.regression_metrics), and their gap."""
+    worst_decile_gap_with: the same gap with the oracle's p, value, or both in place of the model's (which factor a gap
+    comes from); r2: R² on converters of value_if_converted and of true_value (core.value.metrics.regression_metrics),
+    and their gap."""
     from core.value.diagnostics import capture_at, value_deciles, value_gain
     from core.value.metrics import regression_metrics
 
@@ -77,7 +79,13 @@ def quality(frame: pd.DataFrame, value_column: str = "revenue", top: float = TOP
     oracle = frame.assign(expected_value=frame["true_p"] * frame["true_value"])
     at_oracle = capture_at(value_gain(oracle, value_column, step), top)
     deciles = value_deciles(frame, value_column)
-    oracle_deciles = value_deciles(oracle, value_column)
+    # Which factor a decile gap comes from: the oracle's own p or value in place of the model's, deciles re-ranked.
+    swaps = {
+        "oracle": oracle,
+        "true_p × value_if_converted": frame.assign(expected_value=frame["true_p"] * frame["value_if_converted"]),
+        "score × true_value": frame.assign(expected_value=frame["score"] * frame["true_value"]),
+    }
+    swapped = {name: value_deciles(f, value_column)["ratio"] for name, f in swaps.items()}
     converters = frame[(frame["y"] == 1) & np.isfinite(frame[value_column])]
     model = regression_metrics(converters[value_column], converters["value_if_converted"])
     truth = regression_metrics(converters[value_column], converters["true_value"])
@@ -93,10 +101,10 @@ def quality(frame: pd.DataFrame, value_column: str = "revenue", top: float = TOP
             "perfect": float(at["perfect"]),
         },
         "deciles": deciles[["decile", "rows", "converters", "mean_predicted", "mean_actual", "ratio"]].to_dict("records"),
-        "oracle_decile_ratios": oracle_deciles["ratio"].tolist(),
+        "oracle_decile_ratios": swapped["oracle"].tolist(),
         "worst_decile_gap": float(gap.max()),
         "worst_decile": int(deciles.loc[gap.idxmax(), "decile"]),  # idxmax skips a decile without value (ratio NaN)
-        "oracle_worst_decile_gap": float((oracle_deciles["ratio"] - 1).abs().max()),
+        "worst_decile_gap_with": {name: float((ratios - 1).abs().max()) for name, ratios in swapped.items()},
         "calibration_ratio": float(frame["score"].mean() / frame["y"].mean()),
         "value_ratio_on_converters": float(converters["value_if_converted"].mean() / converters[value_column].mean()),
         "r2": {"value_stage": model["r2"], "true_value": truth["r2"], "gap": truth["r2"] - model["r2"]},
@@ -199,13 +207,12 @@ def last_json(run: dict) -> dict:
     return json.loads(run["stdout"].strip().splitlines()[-1])
 
 
-def value_stage_s(stderr: str) -> float | None:
-    """Seconds from the job's `value stage: fitting` line to its next progress line (the stage, as train.log shows it)."""
+def span_s(stderr: str, start: str, end: str) -> float | None:
+    """Seconds from the first progress line starting with `start` to the first after it starting with `end`."""
     lines = stages(stderr)
-    for (t, message), (after, _) in zip(lines, lines[1:], strict=False):
-        if message.startswith("value stage: fitting"):
-            return round(after - t, 1)
-    return None
+    began = next((t for t, message in lines if message.startswith(start)), None)
+    ended = next((t for t, message in lines if began is not None and t >= began and message.startswith(end)), None)
+    return None if ended is None else round(ended - began, 1)
 
 
 def artifact(uri: str, run_id: str, name: str) -> pd.DataFrame:
@@ -237,6 +244,9 @@ def bench(rows: int, repeat: int, data_dir: Path) -> dict:
         demo = pd.read_parquet(root / "demo", columns=["event_time", "converted", "revenue", "country", "device", "true_p", "true_value"])
         frame = joined(artifact(uri, result["run_id"], "predictions.parquet"), demo)
         found_quality = quality(frame)
+        print(f"  {rows:,} rows, value job on a random split …", flush=True)
+        random_run = measured([PY, "-m", "core.train", *JOB, *VALUE, "--split", "random"], env)
+        random_frame = joined(artifact(uri, last_json(random_run)["run_id"], "predictions.parquet"), demo)
         print(f"  {rows:,} rows, horizons job (random split) …", flush=True)
         horizon_run = measured([PY, "-m", "core.train", *JOB, "--value-horizons", *HORIZONS, "--split", "random"], env)
         horizon_id = last_json(horizon_run)["run_id"]
@@ -253,9 +263,11 @@ def bench(rows: int, repeat: int, data_dir: Path) -> dict:
         "split_rows": result["rows"],
         "job_value_metrics": result.get("value"),
         "quality": found_quality,
+        "quality_random_split": quality(random_frame),
         "horizons": {**horizons, "split": "random", "wall_s": round(horizon_run["wall_s"], 1), "rss_mb": round(horizon_run["rss_mb"])},
         "fit": fit,
-        "value_stage_s_in_job": [value_stage_s(r["stderr"]) for r in runs["value"]],
+        # calibrated -> test metrics: the value job fits the value stage and logs its columns and metrics in this span
+        "after_calibration_s": {side: [span_s(r["stderr"], "calibrated", "test ROC AUC") for r in found] for side, found in runs.items()},
         "jobs": {
             "value_s": [round(s, 1) for s in wall["value"]],
             "plain_s": [round(s, 1) for s in wall["plain"]],
@@ -265,45 +277,63 @@ def bench(rows: int, repeat: int, data_dir: Path) -> dict:
             "rss_ratio": round(statistics.median(rss["value"]) / statistics.median(rss["plain"]), 2),
             "load_before": [round(r["load_before"], 2) for side in runs.values() for r in side],
         },
-        "value_job_stages": stages(runs["value"][-1]["stderr"]),
+        "job_stages": {side: stages(found[-1]["stderr"]) for side, found in runs.items()},
     }
 
 
 def targets(result: dict) -> list[dict]:
-    """The issue's three quality targets with the measured value and whether each holds."""
-    q = result["quality"]
+    """The issue's three quality targets on each split measured, with the value and whether each holds."""
+    out = []
+    for key, split in (("quality", "temporal split"), ("quality_random_split", "random split")):
+        q = result.get(key)
+        if q is None:
+            continue
+        capture = q["capture"]["expected_value"] - q["capture"]["probability"]
+        out += [
+            {"name": f"top {q['capture']['top_share']:.0%} capture, expected value - probability ({split})", "value": capture,
+             "limit": "> 0", "met": capture > 0},
+            {"name": f"worst decile |predicted / actual - 1| ({split})", "value": q["worst_decile_gap"],
+             "limit": f"<= {LIMITS['decile_gap']}", "met": q["worst_decile_gap"] <= LIMITS["decile_gap"]},
+            {"name": f"R² true_value - R² value stage, test converters ({split})", "value": q["r2"]["gap"],
+             "limit": f"<= {LIMITS['r2_gap']}", "met": q["r2"]["gap"] <= LIMITS["r2_gap"]},
+        ]  # fmt: skip
+    return out
+
+
+def quality_lines(q: dict, split: str) -> list[str]:
+    """One split's quality figures as text: capture, the decile table with the oracle's ratios, the gap's sources, R²."""
+    c, swaps = q["capture"], q["worst_decile_gap_with"]
     return [
-        {"name": f"top {q['capture']['top_share']:.0%} capture: expected value - probability", "value": q["capture"]["expected_value"] - q["capture"]["probability"],
-         "limit": "> 0", "met": q["capture"]["expected_value"] > q["capture"]["probability"]},
-        {"name": "worst decile |predicted / actual - 1|", "value": q["worst_decile_gap"], "limit": f"<= {LIMITS['decile_gap']}",
-         "met": q["worst_decile_gap"] <= LIMITS["decile_gap"]},
-        {"name": "R² true_value - R² value stage (test converters)", "value": q["r2"]["gap"], "limit": f"<= {LIMITS['r2_gap']}",
-         "met": q["r2"]["gap"] <= LIMITS["r2_gap"]},
+        f"{split}: test {q['rows']:,} rows, {q['converters']:,} converters; mean score / conversion rate {q['calibration_ratio']:.3f}, "
+        f"mean value_if_converted / revenue on converters {q['value_ratio_on_converters']:.3f}",
+        f"top {c['top_share']:.0%} captures: by expected value {c['expected_value']:.1%}, by probability {c['probability']:.1%}, "
+        f"oracle true_p × true_value {c['oracle']:.1%}, perfect {c['perfect']:.1%}",
+        pd.DataFrame(q["deciles"]).assign(oracle_ratio=q["oracle_decile_ratios"]).round(3).to_string(index=False),
+        f"worst decile gap {q['worst_decile_gap']:.3f} (decile {q['worst_decile']}); with true_p in place of the score "
+        f"{swaps['true_p × value_if_converted']:.3f}, with true_value in place of the value stage {swaps['score × true_value']:.3f}, "
+        f"oracle {swaps['oracle']:.3f}",
+        f"R² on test converters: value stage {q['r2']['value_stage']:.4f}, true_value {q['r2']['true_value']:.4f} "
+        f"(gap {q['r2']['gap']:.4f}); RMSLE {q['rmsle']['value_stage']:.4f} vs {q['rmsle']['true_value']:.4f}",
+        "",
     ]  # fmt: skip
 
 
 def report(result: dict) -> str:
-    """The results as text: the capture, the decile table, R², horizons, cost, then the targets."""
-    q, fit, jobs = result["quality"], result["fit"], result["jobs"]
-    c = q["capture"]
-    lines = [
-        f"{result['rows']:,} rows; test {q['rows']:,} rows, {q['converters']:,} converters; mean score / rate "
-        f"{q['calibration_ratio']:.3f}, mean value_if_converted / revenue on converters {q['value_ratio_on_converters']:.3f}",
-        f"top {c['top_share']:.0%} captures: by expected value {c['expected_value']:.1%}, by probability {c['probability']:.1%}, "
-        f"oracle true_p × true_value {c['oracle']:.1%}, perfect {c['perfect']:.1%}",
-        "",
-        pd.DataFrame(q["deciles"]).assign(oracle_ratio=q["oracle_decile_ratios"]).round(3).to_string(index=False),
-        f"worst decile gap {q['worst_decile_gap']:.3f} (decile {q['worst_decile']}); the oracle's {q['oracle_worst_decile_gap']:.3f}",
-        f"R² on test converters: value stage {q['r2']['value_stage']:.4f}, true_value {q['r2']['true_value']:.4f} "
-        f"(gap {q['r2']['gap']:.4f}); RMSLE {q['rmsle']['value_stage']:.4f} vs {q['rmsle']['true_value']:.4f}",
-        "",
+    """The results as text: quality on each split, horizons, cost, then the targets."""
+    fit, jobs, h = result["fit"], result["jobs"], result["horizons"]
+    after = result["after_calibration_s"]
+    lines = [f"{result['rows']:,} rows over 56 days", *quality_lines(result["quality"], "temporal split (the bench.train job)")]
+    if "quality_random_split" in result:
+        lines += quality_lines(result["quality_random_split"], "random split")
+    lines += [
         "horizons (random split), on mature test converters: "
-        + "; ".join(f"{h} R² {v.get('r2', float('nan')):.4f} on {v['rows']:,} rows ({v['mature_share']:.0%} of rows mature)"
-                    for h, v in result["horizons"]["horizons"].items())
-        + f"; rows where the value decreases along the horizons: {result['horizons']['rows_decreasing']} of {result['horizons']['rows']:,}",
+        + "; ".join(f"{name} R² {v.get('r2', float('nan')):.4f} on {v['rows']:,} rows ({v['mature_share']:.0%} of rows mature)"
+                    for name, v in h["horizons"].items())
+        + f"; rows where the value decreases along the horizons: {h['rows_decreasing']} of {h['rows']:,}",
         "",
         f"value stage fit on {fit['train_converters']:,} converters ({fit['rounds']['ours']} rounds; raw {fit['rounds']['raw']}): "
-        f"ours {fit['ours_s']} s, raw lightgbm.train {fit['raw_s']} s -> {fit['ratio']}x; in the job's log {result['value_stage_s_in_job']} s",
+        f"fit_value_stage {fit['ours_s']} s, raw lightgbm.train {fit['raw_s']} s -> {fit['ratio']}x",
+        f"calibrated -> test metrics in the job's log: value job {after['value']} s, no value stage {after['plain']} s",
         f"value job {jobs['value_s']} s vs no value stage {jobs['plain_s']} s -> {jobs['wall_ratio']}x; peak RSS "
         f"{jobs['value_rss_mb']} MB vs {jobs['plain_rss_mb']} MB -> {jobs['rss_ratio']}x",
         "",

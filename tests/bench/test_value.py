@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import r2_score
 
-from bench.value import horizon_quality, joined, quality, targets, value_stage_s
+from bench.value import horizon_quality, joined, quality, span_s, targets
 
 
 def _predictions() -> pd.DataFrame:
@@ -40,6 +40,9 @@ def test_decile_gap_is_the_worst_ratio_among_deciles_holding_value():
     ratios = [d["ratio"] for d in found["deciles"]]  # one row per decile: expected value / revenue
     np.testing.assert_allclose(ratios, [10 / 12, 1, np.nan, 1, 6 / 4, 1, 2, np.nan, 2 / 1.5, 1 / 2])
     assert found["worst_decile_gap"] == pytest.approx(1.0) and found["worst_decile"] == 7  # 4 predicted, 2 actual
+    # The oracle ranks row 3 first at 0.95 × 20 = 19 against its 7 of revenue; the rest as before or nearer.
+    assert found["worst_decile_gap_with"]["oracle"] == pytest.approx(19 / 7 - 1)
+    assert found["worst_decile_gap_with"]["score × true_value"] == pytest.approx(1.0)  # row 3: 0.7 × 20 = 14 against 7
 
 
 def test_r2_on_converters_of_the_value_stage_and_of_true_value():
@@ -54,7 +57,9 @@ def test_r2_on_converters_of_the_value_stage_and_of_true_value():
 
 
 def test_targets_say_which_of_the_three_hold():
-    met = [t["met"] for t in targets({"quality": quality(_predictions())})]
+    found = targets({"quality": quality(_predictions())})
+    assert [t["name"].endswith("(temporal split)") for t in found] == [True] * 3
+    met = [t["met"] for t in found]
     r2_gap = quality(_predictions())["r2"]["gap"]
     assert met == [True, False, r2_gap <= 0.05]  # 12/42.5 > 9/42.5; gap 1.0 > 0.1
 
@@ -100,7 +105,7 @@ def test_horizon_r2_on_mature_converters_and_rows_that_decrease():
     assert found["rows_decreasing"] == 1
 
 
-def test_value_stage_seconds_run_from_its_line_to_the_next():
-    stderr = "[    4.5s] calibrated\n[    4.6s] value stage: fitting gbdt on 9 converters for revenue\nnoise\n[    6.2s] test ROC AUC\n"
-    assert value_stage_s(stderr) == pytest.approx(1.6)
-    assert value_stage_s("[    1.0s] fitting gbdt on 9 rows\n") is None
+def test_span_runs_from_one_progress_line_to_the_next_that_starts_so():
+    stderr = "[    1.0s] test ROC AUC 0.5\n[    4.5s] calibrated (isotonic)\n[    4.6s] value stage: fitting\nnoise\n[    6.2s] test ROC AUC 0.7\n"
+    assert span_s(stderr, "calibrated", "test ROC AUC") == pytest.approx(1.7)  # not the earlier test line
+    assert span_s(stderr, "fitting", "test ROC AUC") is None
