@@ -81,7 +81,16 @@ if st.button("Compare and gate", key="registry.compare", help="Scores both versi
 result = st.session_state.get("registry.result")
 if result and result[:3] == (model, challenger, against):
     _, _, _, table, verdict = result
-    st.dataframe(table, hide_index=True, key="registry.compare_table")
+    valued = table["metric"].str.startswith("value_")
+    st.dataframe(table[~valued], hide_index=True, key="registry.compare_table")
+    if valued.any():
+        column, note = table.attrs.get("value_column"), table.attrs.get("value_note")
+        st.subheader(f"Value if converted: {column}")
+        st.caption(
+            f"Each version's E[{column} | converted] on the {table.attrs.get('value_rows', 0):,} holdout converters with a "
+            "known value; diff = challenger − champion, with a paired bootstrap 95% interval." + (f" Not compared: {note}." if note else "")
+        )
+        st.dataframe(table[valued], hide_index=True, key="registry.value_table")
     if against is not None:
         roc, reliability = diagnose.paired_curves(ui.paired(model, challenger, against))
         roc_col, rel_col = st.columns(2)

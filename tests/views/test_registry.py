@@ -5,7 +5,7 @@ import io
 import mlflow
 from streamlit.testing.v1 import AppTest
 
-from core import registry, retrain, train
+from core import compare, registry, retrain, train
 from core.settings import PROJECT
 
 
@@ -109,3 +109,41 @@ def test_an_unreachable_tracking_server_is_one_clear_error_and_explore_still_wor
     assert time.monotonic() - began < 60  # no minutes of HTTP retries
     at = run("views/explore.py")
     assert not at.error and at.dataframe, [e.value for e in at.error]
+
+
+def table(at, first: str):
+    """The page's table whose first cell is `first` (compare: a metric name; gate: a rule)."""
+    return next(d.value for d in at.dataframe if len(d.value) and d.value.iloc[0, 0] == first)
+
+
+def test_compare_shows_value_metrics_side_by_side_and_the_value_rule(train_env, demo_run, value_run):
+    plain = registry.register(demo_run, "page-value")
+    first = registry.register(value_run, "page-value")
+    second = registry.register(value_run, "page-value")
+    at = run(**{"registry.model": "page-value"})
+    at.selectbox(key="registry.challenger").set_value(first).run()
+    at.selectbox(key="registry.against").set_value(plain).run()
+    at.button(key="registry.compare").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    values = table(at, "value_rmse")
+    assert values["metric"].tolist() == ["value_rmse", "value_mae", "value_r2", "value_rmsle"]
+    assert values["challenger"].notna().all() and values["champion"].isna().all()
+    assert table(at, "roc_auc")["metric"].tolist() == ["roc_auc", "pr_auc", "log_loss", "brier", "ece"]
+    assert any("Not compared: the champion has no value stage" in c.value for c in at.caption)
+    gate = table(at, "ROC AUC ≥ floor")
+    assert gate["rule"].iloc[-1] == "Value RMSLE not worse than the champion's by more than delta: skipped, the champion has no value stage"
+
+    at.selectbox(key="registry.challenger").set_value(second).run()
+    at.selectbox(key="registry.against").set_value(first).run()
+    at.button(key="registry.compare").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    values = table(at, "value_rmse").set_index("metric")
+    expected = compare.compare("page-value", second, first).set_index("metric")
+    assert values["challenger"].to_dict() == expected.loc[values.index, "challenger"].to_dict()
+    assert (values["challenger"] == values["champion"]).all() and (values["diff"] == 0).all()  # the same run twice
+    assert any("Value if converted: revenue" in h.value for h in at.subheader)
+    rows = expected.attrs["value_rows"]
+    assert any(f"on the {rows:,} holdout converters with a known value" in c.value for c in at.caption)
+    gate = table(at, "ROC AUC ≥ floor")
+    assert gate["rule"].iloc[-1] == "Value RMSLE not worse than the champion's by more than delta" and gate["passed"].all()
+    assert any("passes the gate" in s.value for s in at.success)
