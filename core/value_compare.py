@@ -12,33 +12,23 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-METRICS = ("rmse", "mae", "r2", "rmsle")
+from core.value import metrics as value_metrics
+
+METRICS = value_metrics.REGRESSION  # rmse, mae, r2, rmsle
 PREFIX = "value_"  # the comparison table's metric names: value_rmse, value_mae, value_r2, value_rmsle
 BLOCK_WEIGHTS = 4_000_000  # Poisson weights held at once (resamples per block × rows): ~32 MB
 
 
 def weighted_metrics(actual: np.ndarray, predicted: np.ndarray, weights: np.ndarray) -> dict[str, np.ndarray]:
-    """Metric -> one value per row of `weights` (resamples × rows): scikit-learn's RMSE, MAE, R², RMSLE with sample_weight.
-
-    RMSLE is NaN where a value is negative (scikit-learn refuses those); a resample of weight zero is NaN throughout.
-    """
+    """Metric -> one value per row of `weights` (resamples × rows): core.value.metrics' weighted sums (scikit-learn's
+    RMSE, MAE, R², RMSLE with sample_weight). RMSLE is NaN where a value is negative (scikit-learn refuses those); a
+    resample of weight zero, or of one repeated value for R², is NaN."""
     actual, predicted = np.asarray(actual, dtype=float), np.asarray(predicted, dtype=float)
-    error = predicted - actual
-    total = weights.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        squared = weights @ error**2
-        mean = (weights @ actual) / total
-        spread = weights @ actual**2 - total * mean**2  # Σ w (a − ā_w)²: R²'s denominator
-        out = {
-            "rmse": np.sqrt(squared / total),
-            "mae": (weights @ np.abs(error)) / total,
-            "r2": 1 - squared / spread,
-        }
-        if (actual < 0).any() or (predicted < 0).any():
-            out["rmsle"] = np.full(len(total), np.nan)
-        else:
-            out["rmsle"] = np.sqrt((weights @ (np.log1p(predicted) - np.log1p(actual)) ** 2) / total)
-    return {m: np.where(total > 0, v, np.nan) for m, v in out.items()}
+        out = value_metrics._weighted(actual, predicted, weights)
+    if (actual < 0).any() or (predicted < 0).any():
+        out["rmsle"] = np.full(len(weights), np.nan)
+    return out
 
 
 def converters(y, actual) -> np.ndarray:
@@ -72,13 +62,12 @@ def value_comparison(y, actual, challenger, champion=None, resamples: int = 200,
     actual = np.asarray(actual, dtype=float)[keep]
     sides = {"challenger": challenger, "champion": champion}
     sides = {k: np.asarray(v, dtype=float)[keep] for k, v in sides.items() if v is not None and not np.isnan(np.asarray(v, float)).all()}
-    ones = np.ones((1, len(actual)))
+    ones = np.ones((1, len(actual)))  # point values: every row once
     point = {k: {m: v[0] for m, v in weighted_metrics(actual, p, ones).items()} for k, p in sides.items()}
     bounds = {m: (np.nan, np.nan) for m in METRICS}
     if len(sides) == 2 and len(actual):
         drawn = value_draws(actual, sides, resamples, seed)
-        with np.errstate(invalid="ignore"):  # R² of a resample whose values are all equal is ±inf on both sides
-            bounds = {m: _percentiles(drawn["challenger"][m] - drawn["champion"][m]) for m in METRICS}
+        bounds = {m: _percentiles(drawn["challenger"][m] - drawn["champion"][m]) for m in METRICS}
     rows = []
     for m in METRICS:
         first, second = (point.get(k, {}).get(m, np.nan) for k in ("challenger", "champion"))
