@@ -1,0 +1,1 @@
+"""Monitoring a registered model on new data: feature drift, the monitoring pass, alerts."""
