@@ -47,6 +47,7 @@ def windows(
     conversion_days: float | None = None,
     now=None,
     min_positives: int = 30,
+    reference_scores=None,
 ) -> pd.DataFrame:
     """Metrics per rolling window of `time`; one row per window [start, end): start inclusive, end exclusive. Columns: COLUMNS.
 
@@ -59,7 +60,8 @@ def windows(
     base_rate has a Wilson 95% interval; roc_auc (equal to scikit-learn's) a 95% interval from the Hanley–McNeil standard
     error (a closed form, no resampling); pr_auc is average precision; ece is core.metrics.ece; calibration_ratio is
     mean_score / base_rate with the interval mean_score / base_rate_hi .. mean_score / base_rate_lo; psi compares each window's
-    scores with the first window's (see `psi`); precision and recall flag score >= threshold.
+    scores with the first window's (see `psi`), or with `reference_scores` when given (the monitor passes the model's own test
+    scores); precision and recall flag score >= threshold.
 
     Maturity: with `conversion_days`, a window is immature when end > now - conversion_days (`now` defaults to the last time),
     because its late conversions have not arrived yet; without it every window is mature. For every window the est_* columns
@@ -90,6 +92,10 @@ def windows(
     blocks = blocks[order].astype(block_type)
     packed = np.where(y == 1, -score, score)[order]  # y rides in the sign bit (-0.0 included): one array to pick, not two
     cuts = reference_shares = None
+    if reference_scores is not None and len(reference_scores):
+        reference = np.sort(np.asarray(reference_scores, dtype=float))
+        cuts = _quantile_cuts(reference, 10)
+        reference_shares = _bin_shares(reference, cuts)
     found = []
     for first_block, end_block in zip(np.searchsorted(edges, starts), np.searchsorted(edges, ends), strict=True):
         # Unsigned wrap-around makes this one comparison test first_block <= block < end_block.

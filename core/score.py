@@ -77,23 +77,31 @@ def plan(
 
 
 def scoring_batches(
-    con, dataset, columns: Sequence[str], filters: Sequence[Filter] = (), batch_rows: int = 100_000, keys: Sequence[str] = ()
+    con,
+    dataset,
+    columns: Sequence[str],
+    filters: Sequence[Filter] = (),
+    batch_rows: int = 100_000,
+    keys: Sequence[str] = (),
+    computed: Sequence[tuple[str, list]] = (),
 ):
     """(keys, features) per chunk of at most `batch_rows` rows, in file order, streamed.
 
-    `keys` is an arrow table of the key columns as stored; `features` a DataFrame of `columns` with numerics as float64
-    (missing as NaN), the types logged model signatures expect.
+    `keys` is an arrow table of the key columns as stored, then one column `__computed_<i>` per (SQL expression, params) of
+    `computed` (core.monitoring reads time and label this way); `features` a DataFrame of `columns` with numerics as
+    float64 (missing as NaN), the types logged model signatures expect.
     """
     ds = data.resolve(con, dataset)
     cols = data.columns(con, ds)
     where, where_params = compile_filters(filters, cols)
     src, src_params = data.source(ds)
     # Features get private names, so a column that is both key and feature keeps its stored type as a key.
-    picked = [ident(k) for k in keys] + [
+    picked = [ident(k) for k in keys] + [f"{expr} AS {ident(f'__computed_{i}')}" for i, (expr, _) in enumerate(computed)]
+    picked += [
         f"{f'CAST({ident(c)} AS DOUBLE)' if is_numeric(cols[c]) else ident(c)} AS {ident(f'__feature_{i}')}" for i, c in enumerate(columns)
     ]
     sql = f"SELECT {', '.join(picked) or 'NULL AS __none'} FROM {src} WHERE {where}"
-    n_keys = len(keys)
+    n_keys = len(keys) + len(computed)
 
     def split(table: pa.Table) -> tuple[pa.Table, pd.DataFrame]:
         features = table.select(list(range(n_keys, n_keys + len(columns)))).rename_columns(list(columns))
@@ -101,7 +109,9 @@ def scoring_batches(
 
     with con.cursor() as cursor:
         try:
-            reader = cursor.sql(sql, params=[*src_params, *where_params]).to_arrow_reader(batch_rows)
+            reader = cursor.sql(sql, params=[*(p for _, ps in computed for p in ps), *src_params, *where_params]).to_arrow_reader(
+                batch_rows
+            )
             pending, held = [], 0
             for batch in reader:
                 pending.append(batch)

@@ -62,6 +62,16 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _band(text: str) -> tuple[float, float]:
+    parts = [part.strip() for part in text.split(",")]
+    if len(parts) != 2:
+        raise ValueError("must be two numbers 'lo,hi', like 0.8,1.25")
+    lo, hi = float(parts[0]), float(parts[1])
+    if not 0 <= lo < hi < float("inf"):
+        raise ValueError("must be 'lo,hi' with 0 <= lo < hi")
+    return lo, hi
+
+
 SETTINGS = (
     Setting("data_root", "WB_DATA_ROOT", "<project>/data", "Folder of datasets (parquet, CSV, hive-partitioned folders)", _path),
     Setting("demo_rows", "WB_DEMO_ROWS", "1000000", "Rows in the generated demo dataset", _positive_int),
@@ -81,6 +91,9 @@ SETTINGS = (
     Setting("gate_max_ece", "WB_GATE_MAX_ECE", "0.02", "Promotion gate: the challenger's ECE must be at most this", _non_negative_float),
     Setting("gate_max_drop", "WB_GATE_MAX_DROP", "0.005", "Promotion gate: ROC AUC the challenger may lose against the champion on the same rows", _non_negative_float),
     Setting("gate_max_rmsle_increase", "WB_GATE_MAX_RMSLE_INCREASE", "0.02", "Promotion gate, when challenger and champion both have a value stage: value RMSLE the challenger may add over the champion's on the same holdout converters (negative: it must improve by that much)", _finite_float),
+    Setting("monitor_max_score_psi", "WB_MONITOR_MAX_SCORE_PSI", "0.2", "Monitor: a window whose score PSI against the model's test scores is above this raises a score_psi alert", _non_negative_float),
+    Setting("monitor_max_feature_psi", "WB_MONITOR_MAX_FEATURE_PSI", "0.2", "Monitor: a window where a feature's PSI against its training reference is above this raises a feature_psi alert", _non_negative_float),
+    Setting("monitor_calibration_band", "WB_MONITOR_CALIBRATION_BAND", "0.8,1.25", "Monitor: a mature window with enough positives whose calibration ratio (mean score / rate) is outside lo,hi raises a calibration_ratio alert", _band),
     Setting("upload_max_mb", "WB_UPLOAD_MAX_MB", "500", "Largest file, in MB, the Explore page accepts as an upload (Streamlit's own ceiling is set to 4096 in .streamlit/config.toml)", _positive_int),
     Setting("score_chunk_rows", "WB_SCORE_CHUNK_ROWS", "200000", "Rows per chunk when core.score streams a dataset", _positive_int),
     Setting("dask_scheduler", "WB_DASK_SCHEDULER", "", "Dask scheduler (`tcp://HOST:PORT`) for the dask engine; when set, the Train page offers the engine. Empty: `--engine dask` starts a local cluster"),
