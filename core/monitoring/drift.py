@@ -95,7 +95,8 @@ def reference_profile(con, spec: TrainSpec, features: dict[str, str], before=Non
     rows = int(first[0])
     if not rows:
         at = f" before {pd.Timestamp(before)}" if before is not None else ""
-        raise DataError(f"No training rows of {ds.name}{at} match the run's filter, so there is no reference to measure drift against.")
+        which = " match the run's filter" if spec.filter else " have a target"
+        raise DataError(f"No rows of {ds.name}{at}{which}, so there is no training reference to measure drift against.")
     edges = {}
     for i, name in enumerate(numeric):
         cuts, top = first[1 + 3 * i : 3 + 3 * i]
@@ -136,7 +137,7 @@ def _level_reference(con, ds, name: str, src: str, where: str, params: list) -> 
         WITH g AS (SELECT {ident(name)} AS level, count(*) AS n FROM {src} WHERE {where} GROUP BY ALL)
         SELECT level, n, sum(n) OVER () AS total FROM g
         QUALIFY row_number() OVER (ORDER BY level IS NULL DESC, n DESC, level) <= ?"""
-    found = data.query(con, ds, sql, [*params, MAX_LEVELS + 1])
+    found = data.query(con, ds, sql, [*params, MAX_LEVELS + 1], arrow=True)  # values as training and scoring read them
     rows = int(found["total"].iloc[0])
     text = as_text(found["level"].astype(object))
     missing = int(found.loc[text.isna(), "n"].sum())

@@ -144,7 +144,7 @@ def test_reference_profile_before_and_filters_restrict_rows(tiny_con):
     shares = rows["channel"].value_counts() / len(rows)
     assert dict(zip(refs["channel"].levels, refs["channel"].shares, strict=False)) == pytest.approx(shares.to_dict())
     assert refs["channel"].missing_share == 0.25
-    with pytest.raises(DataError, match="No training rows"):
+    with pytest.raises(DataError, match="No rows of tiny.parquet before 2025-01-01 00:00:00 match the run.s filter"):
         reference_profile(tiny_con, spec, {"spend": "DOUBLE"}, before=pd.Timestamp("2025-01-01"))
     with pytest.raises(DataError, match="nope"):
         reference_profile(tiny_con, spec, {"nope": "DOUBLE"})
@@ -271,3 +271,21 @@ def test_histogram_shares_sum_to_one_and_label_buckets(refs):
     day = counts.histogram(2 * DAY, 3 * DAY)
     in_day = frame[(times >= 2 * DAY) & (times < 3 * DAY)]
     assert day.set_index(["feature", "bin"]).loc[("x", MISSING), "current_share"] == pytest.approx(in_day["x"].isna().mean())
+
+
+def test_the_training_rows_read_as_scoring_reads_them_show_no_drift(messy_root):
+    from core.score import scoring_batches
+
+    con = data.connect(messy_root)
+    cols = data.columns(con, "messy.parquet")
+    features = {name: kind for name, kind in cols.items() if name != "converted"}  # the timestamp too, as a categorical
+    spec = spec_on("messy.parquet", time_column="seen at")
+    refs = reference_profile(con, spec, features)
+    counts = DriftCounts(refs, origin_ns=pd.Timestamp("2026-01-01").value)
+    for keys, frame in scoring_batches(con, "messy.parquet", list(features), batch_rows=250, keys=["seen at"]):
+        counts.add(frame, keys.column(0).to_numpy())
+    table = counts.window_drift(np.array([pd.Timestamp("2026-01-01").value]), np.array([pd.Timestamp("2026-02-01").value]))
+    assert (table["rows"] == 600).all()
+    assert table["psi"].max() < 1e-12
+    assert (table.loc[table.kind == "categorical", "unseen_share"].fillna(0) == 0).all()
+    assert refs["seen at"].pooled  # 500-odd distinct times: the top 50 and (other)
