@@ -20,6 +20,7 @@ from core.metrics import EPS, HEADLINE, binary_arrays, scores
 from core.spec import TrainSpec
 from core.split import split_labels
 from core.sql import Filter
+from core.value.stage import horizon_days
 
 COMPARE_COLUMNS = ["metric", "challenger", "champion", "diff", "diff_lo", "diff_hi"]
 GATE_COLUMNS = ["rule", "value", "limit", "passed"]
@@ -130,7 +131,8 @@ def paired_scores(model: str, challenger, champion=None, data: str | None = None
     """Both versions' scores on the same rows. Columns: y, challenger, champion (NaN without a champion).
 
     Rows: the challenger run's test split, or every row of dataset `data` with a target (after `filters`). When either
-    version has a value stage, also: value (the actual value column, NaN where missing), value_challenger and
+    version has a value stage, also: value (the actual value column, NaN where missing), value_mature (its horizon,
+    a `_d<N>` suffix, has passed by the rows' last time; all True without one), value_challenger and
     value_champion (each model's value_if_converted for that column, NaN for a side without it); attrs["value_column"]
     names the column (the challenger's headline, else the champion's) and attrs["value_note"] says why a side is NaN.
     """
@@ -147,18 +149,16 @@ def paired_scores(model: str, challenger, champion=None, data: str | None = None
         columns = list(dict.fromkeys(c for n in names for c in n))
     valued = {role: signature.value_model(m) for role, m in loaded.items()}
     column = next((v.value_column for v in valued.values() if v is not None), None)
-    note = ""
-    if column is not None and not _has_column(found["challenger"].run_id, data, column):
-        note = f"dataset {data!r} has no column {column!r}, so value is not compared"
-    read = column is not None and not note and column not in columns
-    frame, y = holdout(found["challenger"].run_id, [*columns, column] if read else columns, data, filters)
-    actual = frame.pop(column).to_numpy(dtype=float) if read else np.full(len(y), np.nan)
+    read, note = _value_reads(found["challenger"].run_id, data, column) if column is not None else ([], "")
+    frame, y = holdout(found["challenger"].run_id, [*columns, *(c for c in read if c not in columns)], data, filters)
+    kept = {c: frame.pop(c) if c not in columns else frame[c] for c in read}
     out = pd.DataFrame({"y": y, "challenger": _positive_scores(loaded["challenger"], frame), "champion": np.nan})
     if "champion" in loaded:
         out["champion"] = _positive_scores(loaded["champion"], frame)
     if column is None:
         return out
-    out["value"] = actual
+    out["value"] = kept[column].to_numpy(dtype=float) if column in kept else np.nan
+    out["value_mature"] = _mature(column, kept[read[1]] if len(read) > 1 else None, len(y))
     for role in ("challenger", "champion"):
         predicted, why = _value_if_converted(valued.get(role), loaded.get(role), frame, column)
         out[f"value_{role}"] = predicted
@@ -178,9 +178,23 @@ def _value_if_converted(value_model, pyfunc_model, frame: pd.DataFrame, column: 
     return predicted[column].to_numpy(dtype=float), ""
 
 
-def _has_column(run_id: str, dataset: str | None, column: str) -> bool:
-    con = data.connect()
-    return column in data.columns(con, dataset or run_spec(run_id).dataset)
+def _value_reads(run_id: str, dataset: str | None, column: str) -> tuple[list[str], str]:
+    """(the value column and, when the data has it, the run's time column (for maturity); or [] and why not)."""
+    spec, con = run_spec(run_id), data.connect()
+    have = data.columns(con, dataset or spec.dataset)
+    if column not in have:
+        return [], f"dataset {dataset!r} has no column {column!r}, so value is not compared"
+    return [column, *([spec.time_column] if spec.time_column and spec.time_column in have else [])], ""
+
+
+def _mature(column: str, times: pd.Series | None, rows: int) -> np.ndarray:
+    """Whether each row's horizon (a `_d<N>` suffix) has passed by the compared rows' last time, as core.value.stage
+    marks a run's rows; every row without a suffix or a time column."""
+    days = horizon_days(column)
+    if days is None or times is None:
+        return np.ones(rows, dtype=bool)
+    times = pd.to_datetime(times)
+    return (times <= times.max() - pd.Timedelta(days=days)).to_numpy()
 
 
 def _dataset_columns(run_id: str, dataset: str | None) -> list[str]:
@@ -279,17 +293,20 @@ def compare(
     """Challenger against champion on the same rows (see paired_scores). Columns: metric, challenger, champion, diff, diff_lo, diff_hi.
 
     With a value stage on either side, rows value_rmse, value_mae, value_r2 and value_rmsle follow (see
-    core.value_compare), on the same rows' converters with a known value; attrs value_rows, value_column, value_note.
+    core.value_compare), on the same rows' converters with a known, mature value; attrs value_rows, value_column,
+    value_note, value_maturity.
     """
     paired = paired_scores(model, challenger, champion, data, filters)
     table = paired_bootstrap(paired["y"], paired["challenger"], paired["champion"], resamples, seed)
     if "value" not in paired:
         return table
     values = value_compare.value_comparison(
-        paired["y"], paired["value"], paired["value_challenger"], paired["value_champion"], resamples, seed
+        paired["y"], paired["value"], paired["value_challenger"], paired["value_champion"], resamples, seed, paired["value_mature"]
     )
     both = pd.concat([table, values], ignore_index=True)
-    both.attrs = {**table.attrs, "value_rows": values.attrs["rows"], **paired.attrs}
+    column = paired.attrs["value_column"]
+    maturity = value_compare.maturity_note(values.attrs["mature_share"], horizon_days(column))
+    both.attrs = {**table.attrs, "value_rows": values.attrs["rows"], "value_maturity": maturity, **paired.attrs}
     return both
 
 

@@ -51,14 +51,18 @@ def value_draws(actual, named: dict, resamples: int = 200, seed: int = 0, *, blo
     return {name: {m: np.concatenate(v) for m, v in by.items()} for name, by in drawn.items()}
 
 
-def value_comparison(y, actual, challenger, champion=None, resamples: int = 200, seed: int = 0) -> pd.DataFrame:
+def value_comparison(y, actual, challenger, champion=None, resamples: int = 200, seed: int = 0, mature=None) -> pd.DataFrame:
     """Both models' value metrics on the holdout converters and the difference with a 95% paired bootstrap interval.
 
     Columns: metric, challenger, champion, diff (challenger − champion), diff_lo, diff_hi; rows value_rmse, value_mae,
     value_r2, value_rmsle. A side given as None or all NaN (no value stage) has NaN values; so do the differences.
-    attrs["rows"]: the converters with a known value the metrics read.
+    Rows: converters with a known value whose horizon has passed (`mature`, all when None), or every converter with a
+    known value when none has, as core.value.stage evaluates a run. attrs["rows"]: the converters the metrics read;
+    attrs["mature_share"]: the share of converters with a known value that are mature (NaN without any).
     """
-    keep = converters(y, actual)
+    known = converters(y, actual)
+    ripe = known & (np.ones(len(known), dtype=bool) if mature is None else np.asarray(mature, dtype=bool))
+    keep = ripe if ripe.any() else known
     actual = np.asarray(actual, dtype=float)[keep]
     sides = {"challenger": challenger, "champion": champion}
     sides = {k: np.asarray(v, dtype=float)[keep] for k, v in sides.items() if v is not None and not np.isnan(np.asarray(v, float)).all()}
@@ -74,7 +78,18 @@ def value_comparison(y, actual, challenger, champion=None, resamples: int = 200,
         rows.append((PREFIX + m, float(first), float(second), float(first - second), *bounds[m]))
     table = pd.DataFrame(rows, columns=["metric", "challenger", "champion", "diff", "diff_lo", "diff_hi"])
     table.attrs["rows"] = int(len(actual))
+    table.attrs["mature_share"] = float(ripe.sum() / known.sum()) if known.any() else float("nan")
     return table
+
+
+def maturity_note(mature_share: float, days: int | None) -> str:
+    """Which converters the value metrics read, in words, as the Value tab says it ("" when all of them)."""
+    if days is None or not np.isfinite(mature_share) or mature_share == 1:
+        return ""
+    span = f"{days} day" if days == 1 else f"{days} days"
+    if mature_share == 0:
+        return f"immature: no converter here is {span} older than the last time compared, so actual values are still accruing"
+    return f"on the {mature_share:.0%} of converters whose {span} have passed"
 
 
 def _percentiles(values: np.ndarray) -> tuple[float, float]:

@@ -84,11 +84,12 @@ if result and result[:3] == (model, challenger, against):
     valued = table["metric"].str.startswith("value_")
     st.dataframe(table[~valued], hide_index=True, key="registry.compare_table")
     if valued.any():
-        column, note = table.attrs.get("value_column"), table.attrs.get("value_note")
+        column, note, maturity = (table.attrs.get(k) for k in ("value_column", "value_note", "value_maturity"))
         st.subheader(f"Value if converted: {column}")
         st.caption(
             f"Each version's E[{column} | converted] on the {table.attrs.get('value_rows', 0):,} holdout converters with a "
-            "known value; diff = challenger − champion, with a paired bootstrap 95% interval." + (f" Not compared: {note}." if note else "")
+            f"known value{f' ({maturity})' if maturity else ''}; diff = challenger − champion, with a paired bootstrap 95% "
+            "interval." + (f" Not compared: {note}." if note else "")
         )
         st.dataframe(table[valued], hide_index=True, key="registry.value_table")
     if against is not None:

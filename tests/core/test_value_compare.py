@@ -116,3 +116,23 @@ def test_gate_skips_the_value_rule_and_says_why_when_the_champion_has_no_value_s
     assert table["passed"].all()
     no_value = _comparison().iloc[:2]
     assert len(compare.gate(no_value, True)) == 3  # neither has a value stage: the rules of before
+
+
+def test_only_mature_converters_count_unless_none_is():
+    mature = np.array([True, True, False, True, True, True, False, True])  # row 2 (a converter) is still accruing
+    table = value_compare.value_comparison(Y, ACTUAL, A, B, resamples=20, mature=mature).set_index("metric")
+    keep = np.array([0, 5])
+    assert table.attrs["rows"] == 2 and table.attrs["mature_share"] == pytest.approx(2 / 4)
+    assert table.loc["value_mae", "challenger"] == pytest.approx(mean_absolute_error(ACTUAL[keep], A[keep]))
+    none = value_compare.value_comparison(Y, ACTUAL, A, B, resamples=20, mature=np.zeros(8, dtype=bool))
+    assert none.attrs["rows"] == 4 and none.attrs["mature_share"] == 0  # as a run's metrics: every known converter
+    assert value_compare.maturity_note(0.5, 7) == "on the 50% of converters whose 7 days have passed"
+    assert value_compare.maturity_note(0.0, 1).startswith("immature: no converter here is 1 day older than the last time")
+    assert value_compare.maturity_note(1.0, 7) == value_compare.maturity_note(0.3, None) == ""
+
+
+def test_a_horizon_is_mature_when_its_days_have_passed_by_the_last_time():
+    times = pd.Series(pd.to_datetime(["2024-01-01", "2024-01-03", "2024-01-08", "2024-01-10", None]))
+    # Last time 2024-01-10: a 7-day horizon has passed for rows up to 2024-01-03; a row without a time never counts.
+    assert compare._mature("revenue_d7", times, 5).tolist() == [True, True, False, False, False]
+    assert compare._mature("revenue", times, 5).all() and compare._mature("revenue_d7", None, 3).all()

@@ -7,6 +7,7 @@ import uuid
 
 import mlflow
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score, root_mean_squared_log_error
 
@@ -103,3 +104,23 @@ def test_the_value_rule_is_skipped_and_says_why_when_the_champion_has_no_value_s
     assert compare.gate(registry.compare(name, 1, 2, resamples=20), True).iloc[-1]["rule"].endswith("the challenger has no value stage")
     registry.register(demo_run, name)
     assert len(registry.gate_version(name, 3, 1, resamples=20)[1]) == 3
+
+
+def test_a_horizon_model_is_compared_on_its_mature_converters(train_env, demo_root, horizon_run):
+    name = f"value-{uuid.uuid4().hex[:8]}"
+    registry.register(horizon_run, name)
+    registry.register(horizon_run, name)
+    table = registry.compare(name, 2, 1, resamples=20)
+    assert table.attrs["value_column"] == "revenue_d7"
+    # The test split is the last days of the 21-day demo: no converter there is 7 days old, so, as the run's own
+    # metrics do, every test converter with a known value counts, and the table says so.
+    assert table.attrs["value_maturity"].startswith("immature: no converter here is 7 days older")
+    by, metrics = table.set_index("metric"), mlflow.get_run(horizon_run).data.metrics
+    for name_ in ("value_rmse", "value_mae", "value_r2", "value_rmsle"):
+        assert by.loc[name_, "challenger"] == pytest.approx(metrics[f"test_{name_}"], rel=1e-9)
+        assert by.loc[name_, "diff"] == 0
+    # On the whole dataset: the rows whose 7 days have passed by its last time.
+    paired = registry.paired_scores(name, 2, 1, data="demo")
+    events = pd.read_parquet(demo_root / "demo", columns=["event_time", "converted"]).dropna(subset=["converted"])
+    ripe = events["event_time"] <= events["event_time"].max() - pd.Timedelta(days=7)
+    assert paired["value_mature"].sum() == ripe.sum() and 0 < ripe.sum() < len(events)
