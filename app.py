@@ -9,5 +9,6 @@ st.navigation(
         st.Page("views/train.py", title="Train", icon=":material/model_training:"),
         st.Page("views/diagnostics.py", title="Diagnostics", icon=":material/monitoring:"),
         st.Page("views/registry.py", title="Registry", icon=":material/verified:"),
+        st.Page("views/monitor.py", title="Monitor", icon=":material/notifications_active:"),
     ]
 ).run()

@@ -24,7 +24,7 @@ import mlflow
 import pandas as pd
 
 from core import catalog, settings, tracking
-from core.errors import DataError, JobError, WorkbenchError
+from core.errors import DataError, JobError, RegistryError, WorkbenchError
 from core.naming import run_name
 from core.spec import TrainSpec
 
@@ -141,6 +141,54 @@ def launch_leaderboard(spec: TrainSpec, families: list[str], metric: str) -> str
     return _start(spec, args, tags, name=f"leaderboard · {spec.dataset} · {', '.join(families)}")
 
 
+MONITOR = "monitor"  # wb.kind and wb.family of a monitoring pass: listed on the job board, reaped like any job
+
+
+@tracking.guarded
+def launch_monitor(
+    model: str,
+    dataset: str,
+    time_column: str,
+    version: int | None = None,
+    alias: str = "champion",
+    since: str | None = None,
+    window_days: int = 7,
+    step_days: int = 1,
+    filters: tuple[str, ...] = (),
+) -> str:
+    """Starts a monitoring pass of a registered model's version (or alias) on a dataset as a job (`core.monitor`) in the
+    experiment monitor/<model>; returns its run id. An unknown model, version or dataset is refused here, not in the log."""
+    found = _model_version(model, version, alias)
+    catalog.resolve(dataset)
+    args = [
+        "core.monitor", "--model", model, *(["--version", str(version)] if version is not None else ["--alias", alias]),
+        "--data", dataset, "--time-column", time_column, "--window-days", str(window_days), "--step-days", str(step_days),
+        *(["--since", str(since)] if since else []), *[part for text in filters for part in ("--filter", text)],
+    ]  # fmt: skip
+    tags = {
+        "wb.kind": MONITOR,
+        "wb.family": MONITOR,
+        "wb.model": model,
+        "wb.version": str(found.version),
+        "wb.model_run": found.run_id,
+        "wb.dataset": dataset,
+        "wb.time_column": time_column,
+        "wb.since": str(since or ""),
+        "wb.spec_sha": hashlib.sha1(" ".join(args).encode()).hexdigest(),
+    }
+    return _spawn(f"monitor/{model}", f"monitor · {model} v{found.version} · {dataset}", tags, args)
+
+
+def _model_version(model: str, version: int | None, alias: str):
+    """The registered version by number, else by alias; a RegistryError naming what is missing."""
+    client = tracking.client()
+    try:
+        return client.get_model_version(model, str(version)) if version is not None else client.get_model_version_by_alias(model, alias)
+    except mlflow.exceptions.MlflowException:
+        wanted = f"version {version}" if version is not None else f"alias {alias!r}"
+        raise RegistryError(f"Registered model {model!r} has no {wanted}; pick one on the Registry page.") from None
+
+
 @contextmanager
 def _launch_lock():
     """Held by one launcher at a time, in any thread or process on this store (the lock goes with the file)."""
@@ -152,27 +200,24 @@ def _launch_lock():
 
 
 def _start(spec: TrainSpec, module_args: list[str], tags: dict | None = None, retrain: bool = False, name: str | None = None) -> str:
+    tags = {"wb.family": spec.model.family, "wb.dataset": spec.dataset, "wb.spec_sha": spec_sha(spec), **(tags or {})}
+    return _spawn(spec.experiment, name or run_name(spec, retrain), tags, module_args, spec.to_yaml())
+
+
+def _spawn(experiment: str, name: str, tags: dict, module_args: list[str], spec_yaml: str | None = None) -> str:
+    """Creates the job's run, then starts `python -m <module_args> --run-id RUN` in its own session; returns the run id."""
     limit = settings.get("max_jobs")
     client = tracking.client()
     with _launch_lock():  # count and create as one step: sessions launching at once must not all see room
         active = running()
         if len(active) >= limit:
             raise JobError(f"{len(active)} jobs are running (WB_MAX_JOBS={limit}); wait for one to finish or cancel one.")
-        run = client.create_run(
-            tracking.experiment_id(spec.experiment),
-            run_name=name or run_name(spec, retrain),
-            tags={
-                "wb.family": spec.model.family,
-                "wb.dataset": spec.dataset,
-                "wb.host": socket.gethostname(),
-                "wb.spec_sha": spec_sha(spec),
-                **(tags or {}),
-            },
-        )
+        run = client.create_run(tracking.experiment_id(experiment), run_name=name, tags={**tags, "wb.host": socket.gethostname()})
     run_id = run.info.run_id
     folder = job_dir(run_id)
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "spec.yaml").write_text(spec.to_yaml())
+    if spec_yaml is not None:
+        (folder / "spec.yaml").write_text(spec_yaml)
     with open(folder / "job.log", "ab") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", *[str(folder / "spec.yaml") if a == "{spec}" else a for a in module_args], "--run-id", run_id],

@@ -57,8 +57,8 @@ def finished() -> pd.DataFrame:
     )
     if "metrics.progress" in runs:  # complete runs only: a job logs progress 1.0 after its last artifact
         runs = runs[runs["metrics.progress"].fillna(1.0) >= 1.0]
-    if "tags.wb.kind" in runs:  # a leaderboard's parent run holds a table, not a model: its children are listed
-        runs = runs[runs["tags.wb.kind"].fillna("") != "leaderboard"]
+    if "tags.wb.kind" in runs:  # a leaderboard's parent run holds a table, not a model (its children are listed); a monitor pass no model
+        runs = runs[~runs["tags.wb.kind"].fillna("").isin(["leaderboard", "monitor"])]
     if runs.empty:
         return pd.DataFrame(columns=RUN_COLUMNS)
     return pd.DataFrame(
@@ -114,6 +114,11 @@ def _artifact(run_id: str, name: str) -> Path | None:
         return Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=name, tracking_uri=tracking.client().tracking_uri))
     except (mlflow.exceptions.MlflowException, OSError):
         return None
+
+
+def artifact(run_id: str, name: str) -> Path | None:
+    """One of the run's own files as a local path, or None when the run has none (a monitoring pass's tables, say)."""
+    return _artifact(run_id, name)
 
 
 def predictions(run_id: str) -> pd.DataFrame:

@@ -183,3 +183,11 @@ def paired(model: str, challenger: int, champion: int) -> pd.DataFrame:
     from core import compare  # loads models: only on the Registry page
 
     return compare.paired_scores(model, challenger, champion)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def monitor_pass(run_id: str):
+    """A finished monitoring pass's tables (core.monitoring.summary.load), read once per process; do not mutate."""
+    from core.monitoring import summary
+
+    return summary.load(run_id)

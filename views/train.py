@@ -308,7 +308,8 @@ def job_board():
                 st.warning(off)
             elif line:
                 st.caption(line)
-    opens = row["status"] == "FINISHED" and row["family"] != "leaderboard"  # a leaderboard opens its families below
+    # A leaderboard opens its families below; a monitoring pass opens on the Monitor page.
+    opens = row["status"] == "FINISHED" and row["family"] not in ("leaderboard", "monitor")
     if opens and st.button("Open diagnostics", key="train.diagnostics", type="primary"):
         st.session_state["diag.open"] = chosen  # read by Diagnostics before its run picker renders
         st.switch_page("views/diagnostics.py")
