@@ -82,53 +82,48 @@ def reference_profile(con, spec: TrainSpec, features: dict[str, str], before=Non
         where += f" AND {ident(spec.time_column)} < ?"
         where_params.append(pd.Timestamp(before).to_pydatetime())
     src, src_params = data.source(ds, con)
-    numeric = [name for name, kind in features.items() if is_numeric(kind)]
-    finite = ", ".join(
-        f"CASE WHEN isfinite(CAST({ident(name)} AS DOUBLE)) THEN CAST({ident(name)} AS DOUBLE) END AS v{i}"
-        for i, name in enumerate(numeric)
-    )
-    rows_sql = f"(SELECT {finite or '1 AS v'} FROM {src} WHERE {where})"
-    fractions = list(np.linspace(0, 1, BINS + 1)[1:-1])
-    stats = "".join(f", quantile_cont(v{i}, ?::DOUBLE[]), max(v{i}), count(v{i})" for i in range(len(numeric)))
-    first = data.query(con, ds, f"SELECT count(*){stats} FROM {rows_sql}", [*[fractions] * len(numeric), *src_params, *where_params])
-    first = first.iloc[0].tolist()
-    rows = int(first[0])
+    params = [*src_params, *where_params]
+    rows = int(data.query(con, ds, f"SELECT count(*) FROM {src} WHERE {where}", params).iloc[0, 0])
     if not rows:
         at = f" before {pd.Timestamp(before)}" if before is not None else ""
         which = " match the run's filter" if spec.filter else " have a target"
         raise DataError(f"No rows of {ds.name}{at}{which}, so there is no training reference to measure drift against.")
-    edges = {}
-    for i, name in enumerate(numeric):
-        cuts, top = first[1 + 3 * i : 3 + 3 * i]
-        cuts = np.unique(np.asarray(cuts if cuts is not None else [], dtype=float))
-        edges[name] = cuts[cuts < top] if len(cuts) else cuts  # a cut at the maximum would leave the last bin empty
-    below = _counts_below(con, ds, rows_sql, numeric, edges, [*src_params, *where_params])
     refs = {}
-    for i, name in enumerate(numeric):
-        present = int(first[3 + 3 * i])
-        counts = np.diff(np.concatenate([[0], below[name], [present]]))
-        refs[name] = FeatureReference(
-            name, "numeric", edges[name], [], np.append(counts, rows - present) / rows, (rows - present) / rows, rows
-        )
+    for names in data.column_chunks([name for name, kind in features.items() if is_numeric(kind)]):
+        refs.update(_numeric_references(con, ds, names, f"{src} WHERE {where}", params, rows))
     for name in features:
         if name not in refs:
-            refs[name] = _level_reference(con, ds, name, src, where, [*src_params, *where_params])
+            refs[name] = _level_reference(con, ds, name, src, where, params)
     return {name: refs[name] for name in features}
 
 
-def _counts_below(con, ds, rows_sql: str, numeric: list[str], edges: dict, params: list) -> dict[str, np.ndarray]:
-    """Per numeric feature, how many reference values are <= each edge (one scan for all of them)."""
-    items, values = [], []
-    for i, name in enumerate(numeric):
-        items += [f"count(*) FILTER (WHERE v{i} <= ?)"] * len(edges[name])
-        values += [float(edge) for edge in edges[name]]
-    if not items:
-        return {name: np.array([], dtype=np.int64) for name in numeric}
-    found = data.query(con, ds, f"SELECT {', '.join(items)} FROM {rows_sql}", [*values, *params]).iloc[0].to_numpy(dtype=np.int64)
-    out, at = {}, 0
-    for name in numeric:
-        out[name], at = found[at : at + len(edges[name])], at + len(edges[name])
-    return out
+def _numeric_references(con, ds, names: list[str], rows_from: str, params: list, rows: int) -> dict[str, FeatureReference]:
+    """Numeric references in two scans: deciles, maximum and count of each column, then the count at or below each cut."""
+    finite = ", ".join(
+        f"CASE WHEN isfinite(CAST({ident(name)} AS DOUBLE)) THEN CAST({ident(name)} AS DOUBLE) END AS v{i}" for i, name in enumerate(names)
+    )
+    rows_sql = f"(SELECT {finite} FROM {rows_from})"
+    fractions = list(np.linspace(0, 1, BINS + 1)[1:-1])
+    stats = ", ".join(f"quantile_cont(v{i}, ?::DOUBLE[]), max(v{i}), count(v{i})" for i in range(len(names)))
+    found = data.query(con, ds, f"SELECT {stats} FROM {rows_sql}", [*[fractions] * len(names), *params]).iloc[0].tolist()
+    edges, present = [], []
+    for i in range(len(names)):
+        cuts, top, count = found[3 * i : 3 * i + 3]
+        cuts = np.unique(np.asarray(cuts if count else [], dtype=float))  # no values: NULL quantiles, one bin
+        edges.append(cuts[cuts < top] if len(cuts) else cuts)  # a cut at the maximum would leave the last bin empty
+        present.append(int(count))
+    counts = [f"count(*) FILTER (WHERE v{i} <= ?)" for i, cuts in enumerate(edges) for _ in cuts]
+    below = np.array([], dtype=np.int64)
+    if counts:
+        cut_values = [float(cut) for cuts in edges for cut in cuts]
+        below = data.query(con, ds, f"SELECT {', '.join(counts)} FROM {rows_sql}", [*cut_values, *params]).iloc[0].to_numpy(np.int64)
+    refs, at = {}, 0
+    for name, cuts, count in zip(names, edges, present, strict=True):
+        bins = np.diff(np.concatenate([[0], below[at : at + len(cuts)], [count]]))
+        at += len(cuts)
+        missing = (rows - count) / rows
+        refs[name] = FeatureReference(name, "numeric", cuts, [], np.append(bins / rows, missing), missing, rows)
+    return refs
 
 
 def _level_reference(con, ds, name: str, src: str, where: str, params: list) -> FeatureReference:
@@ -266,6 +261,8 @@ class DriftCounts:
         psi is core.rolling's sum of (c - r) * ln(c / r) over the reference's bins or levels, UNSEEN (reference share 0) and
         MISSING, shares over all rows, an empty share counting as PSI_EMPTY_SHARE; NaN for a window without rows.
         unseen_share is NaN for numerics and for categoricals whose rare levels were pooled (unseen cannot be told from rare).
+        Windows sum whole days: a day counts when its start lies in [start, end), exact for the midnight-aligned, whole-day
+        windows core.rolling.windows makes when `origin_ns` is the first day's midnight.
         """
         starts, start_values = _as_ns(starts_ns), _stamps(starts_ns)
         ends, end_values = _as_ns(ends_ns), _stamps(ends_ns)

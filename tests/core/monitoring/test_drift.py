@@ -289,3 +289,19 @@ def test_the_training_rows_read_as_scoring_reads_them_show_no_drift(messy_root):
     assert table["psi"].max() < 1e-12
     assert (table.loc[table.kind == "categorical", "unseen_share"].fillna(0) == 0).all()
     assert refs["seen at"].pooled  # 500-odd distinct times: the top 50 and (other)
+
+
+def test_a_wide_dataset_is_profiled_in_column_chunks(tmp_path):
+    rng = np.random.default_rng(6)
+    frame = pd.DataFrame({f"x{i}": rng.integers(0, 20, 40).astype(float) for i in range(data.CHUNK_COLUMNS + 7)})
+    frame["x3"] = np.nan  # a column with no values: one bin of share 0, all missing
+    frame["converted"] = rng.integers(0, 2, 40)
+    frame.to_parquet(tmp_path / "wide.parquet", index=False)
+    con = data.connect(tmp_path)
+    features = {name: "DOUBLE" for name in frame.columns if name != "converted"}
+    refs = reference_profile(con, spec_on("wide.parquet"), features)
+    assert list(refs) == list(features)
+    for name, ref in refs.items():
+        memory = reference_from_values(name, frame[name])
+        assert np.array_equal(ref.edges, memory.edges) and ref.shares == pytest.approx(memory.shares, rel=1e-12)
+    assert list(refs["x3"].shares) == [0.0, 1.0]
