@@ -384,3 +384,27 @@ def test_psi_over_time_has_guide_lines(drawn_table):
     assert [trace.name for trace in fig.data] == ["psi"]
     assert list(fig.data[0].y) == list(drawn_table["psi"])
     assert sorted(shape.y0 for shape in fig.layout.shapes) == [0.1, 0.25]
+
+
+# --- reference_scores (the monitor's score PSI against the model's own test scores) --------------------
+
+
+def test_reference_scores_make_each_window_psi_against_them():
+    frame = simulated(3_000, days=10, seed=5)
+    reference = np.random.default_rng(1).beta(2, 8, 500)
+    table = windows(frame, 3, 1, reference_scores=reference)
+    for _, row in table.iterrows():
+        part = frame.loc[(frame["time"] >= row["start"]) & (frame["time"] < row["end"]), "score"]
+        assert row["psi"] == pytest.approx(psi(reference, part), abs=1e-12)
+    assert table["psi"].iloc[0] > 0.01  # the first window is no longer its own reference
+
+
+def test_without_reference_scores_the_first_window_stays_the_reference():
+    frame = simulated(3_000, days=10, seed=5)
+    table = windows(frame, 3, 1)
+    first = frame.loc[frame["time"] < table["end"].iloc[0], "score"]
+    assert table["psi"].iloc[0] == pytest.approx(0.0, abs=1e-12)
+    for _, row in table.iterrows():
+        part = frame.loc[(frame["time"] >= row["start"]) & (frame["time"] < row["end"]), "score"]
+        assert row["psi"] == pytest.approx(psi(first, part), abs=1e-12)
+    pd.testing.assert_frame_equal(table, windows(frame, 3, 1, reference_scores=None))
