@@ -339,6 +339,8 @@ def _as_ns(values) -> np.ndarray:
     array = np.asarray(values)
     if array.dtype.kind == "M" or array.dtype == object:
         return _as_ns(pd.DatetimeIndex(pd.to_datetime(array)))
+    if array.dtype.kind == "f":  # int64 ns read from arrow with nulls arrive as float64 with NaN
+        return np.where(np.isnan(array), NAT, np.nan_to_num(array)).astype(np.int64)
     return array.astype(np.int64)
 
 

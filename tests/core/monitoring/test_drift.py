@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from core import data
@@ -249,6 +250,9 @@ def test_times_before_the_origin_missing_times_and_datetime_bounds(refs):
     table = counts.window_drift(starts, starts + pd.Timedelta(days=1))
     assert table.groupby("start")["rows"].first().tolist() == [1, 1]
     assert counts.histogram().groupby("feature")["current_share"].sum().tolist() == [1.0, 1.0]
+    again = DriftCounts(refs, DAY)  # epoch ns read from arrow with a null arrive as floats with NaN
+    again.add(frame, pa.array([-DAY, 0, None, 2 * DAY], pa.int64()).to_numpy(zero_copy_only=False))
+    pd.testing.assert_frame_equal(again.window_drift(starts, starts + pd.Timedelta(days=1)), table)
     with pytest.raises(DataError, match="'c'"):
         counts.add(frame.drop(columns="c"), times)
 
