@@ -89,7 +89,7 @@ def reference_profile(con, spec: TrainSpec, features: dict[str, str], before=Non
         which = " match the run's filter" if spec.filter else " have a target"
         raise DataError(f"No rows of {ds.name}{at}{which}, so there is no training reference to measure drift against.")
     refs = {}
-    for names in data.column_chunks([name for name, kind in features.items() if is_numeric(kind)]):
+    for names in data.column_chunks([name for name, kind in features.items() if is_numeric(kind or "")]):
         refs.update(_numeric_references(con, ds, names, f"{src} WHERE {where}", params, rows))
     for name in features:
         if name not in refs:
@@ -291,12 +291,9 @@ class DriftCounts:
     def histogram(self, start_ns=None, end_ns=None) -> pd.DataFrame:
         """Reference vs current share per bucket for one window [start, end) or, by default, every counted day.
         Columns: HISTOGRAM_COLUMNS; UNSEEN only for categoricals that can have it; current_share NaN without rows."""
-        low = np.array([NAT if start_ns is None else _as_ns([start_ns])[0]], dtype=np.int64)
-        high = np.array([np.iinfo(np.int64).max if end_ns is None else _as_ns([end_ns])[0]], dtype=np.int64)
-        if start_ns is None:
-            low[0] = self.origin_ns + self.first_day * self.day_ns
-        if end_ns is None:
-            high[0] = self.origin_ns + (self.first_day + self.days) * self.day_ns
+        first = self.origin_ns + self.first_day * self.day_ns
+        low = np.array([first if start_ns is None else _as_ns([start_ns])[0]], dtype=np.int64)
+        high = np.array([first + self.days * self.day_ns if end_ns is None else _as_ns([end_ns])[0]], dtype=np.int64)
         parts = []
         for name, window in self._window_counts(low, high).items():
             ref, counts = self.refs[name], window[0]

@@ -273,6 +273,8 @@ def test_histogram_shares_sum_to_one_and_label_buckets(refs):
     assert numeric[0].startswith("(-inf, ") and numeric[-2].endswith(", inf)") and numeric[-1] == MISSING
     assert UNSEEN not in numeric
     day = counts.histogram(2 * DAY, 3 * DAY)
+    stamps = counts.histogram(pd.Timestamp(2 * DAY), pd.Timestamp(3 * DAY, tz="UTC"))  # wall clock of a zoned bound
+    pd.testing.assert_frame_equal(stamps, day)
     in_day = frame[(times >= 2 * DAY) & (times < 3 * DAY)]
     assert day.set_index(["feature", "bin"]).loc[("x", MISSING), "current_share"] == pytest.approx(in_day["x"].isna().mean())
 
