@@ -48,7 +48,7 @@ def regression_metrics(actual, predicted) -> dict[str, float]:
 
 
 def regression_table(actual, predicted, resamples: int = 200, seed: int = 0) -> pd.DataFrame:
-    """The metrics with 95% percentile bootstrap intervals (Poisson row weights). Columns: metric, value, lo, hi."""
+    """The metrics with 95% percentile bootstrap intervals (Poisson row weights; NaN with 0 resamples). Columns: metric, value, lo, hi."""
     actual, predicted = _arrays(actual, predicted)
     value = regression_metrics(actual, predicted)
     rng = np.random.default_rng(seed)
@@ -59,7 +59,7 @@ def regression_table(actual, predicted, resamples: int = 200, seed: int = 0) -> 
             draws[name].append(values)
     rows = []
     for name in REGRESSION:
-        kept = np.concatenate(draws[name])
+        kept = np.concatenate(draws[name]) if resamples else np.array([])  # 0 resamples: the values without intervals
         kept = kept[np.isfinite(kept)]
         lo, hi = np.percentile(kept, [2.5, 97.5]) if len(kept) else (np.nan, np.nan)
         rows.append((name, value[name], float(lo), float(hi)))

@@ -48,3 +48,9 @@ def test_constant_actuals_have_no_r2():
 def test_bad_input_says_what_to_fix(actual, predicted, message):
     with pytest.raises(DataError, match=message):
         regression_metrics(actual, predicted)
+
+
+def test_no_resamples_gives_the_values_without_intervals():
+    table = regression_table([1.0, 2.0, 4.0], [1.5, 2.0, 3.0], resamples=0)
+    assert table["lo"].isna().all() and table["hi"].isna().all()
+    assert table.set_index("metric")["value"].to_dict() == pytest.approx(regression_metrics([1.0, 2.0, 4.0], [1.5, 2.0, 3.0]))
