@@ -246,7 +246,7 @@ def _monitor(model, version_or_alias, dataset, time_column, since, window_days, 
             "reference.parquet": drifts.reference_frame(refs),
         }
         _log_run(client, run_id, table, fired, frames, log)
-    except Exception as err:
+    except BaseException as err:  # a SIGTERM's SystemExit too: monitor() marks the run KILLED
         err.run_id = run_id
         raise
     seconds = time.perf_counter() - began
