@@ -36,7 +36,13 @@ with data_col:
 times = data.time_columns(ui.or_stop(ui.cached, data.columns, dataset)) if dataset else []
 with time_col:
     time_column = ui.choice("Time column", times, trained.time_column, key="monitor.time_column")
-since = since_col.date_input("Since", value=None, key="monitor.since", help="Only rows from this day on; empty: every row")
+since = since_col.date_input(
+    "Since",
+    value=None,
+    key="monitor.since",
+    help="Only rows from this day on; empty: every row. Windows over the rows the model trained on are in-sample: "
+    "start after its training data for honest numbers.",
+)
 window_days = window_col.number_input("Window (days)", 1, 90, 7, key="monitor.window_days")
 step_days = step_col.number_input("Step (days)", 1, 90, 1, key="monitor.step_days")
 if not time_column:
@@ -107,7 +113,8 @@ if found is not None:
         f"Version {tags.get('wb.version')} of {model} on `{tags.get('wb.dataset')}`{since_text} by `{tags.get('wb.time_column')}`: "
         f"{len(windows)} windows, {int(windows['rows'].max() if len(windows) else 0):,} rows in the largest; labels mature "
         f"{settings.get('conversion_days'):g} days after a window ends (as of {tags.get('wb.now', '?')[:16]}); "
-        f"threshold {float(tags.get('wb.threshold', 'nan')):.4f}."
+        f"threshold {float(tags.get('wb.threshold', 'nan')):.4f}"
+        + (" (none saved: the default)." if tags.get("wb.threshold_from", "").startswith("default") else ".")
     )
     (st.error if len(alerts) else st.success)(summary.headline(alerts))
     if len(alerts):
@@ -147,36 +154,38 @@ if found is not None:
         starts = windows["start"].tolist()
         start = ui.choice("Window", starts, starts[-1], key="monitor.window", format_func=lambda s: f"starting {s:%Y-%m-%d}")
         table = summary.window_drift(drift, start)
-        table_col, bars_col = st.columns([3, 2])
-        table_col.dataframe(
+        st.dataframe(
             table,
             hide_index=True,
             key="monitor.drift",
             column_config={c: st.column_config.NumberColumn(format="%.4f") for c in table.columns if c not in ("feature", "kind", "rows")},
         )
+        bars_col, histogram_col = st.columns([2, 3])
         bars_col.plotly_chart(plots.drift_bars(table, limits.feature_psi), key="monitor.drift_bars")
-        histograms = found.histograms
-        feature_col, period_col = st.columns([2, 1])
-        features = table["feature"].tolist()
-        with feature_col:
-            feature = ui.choice("Feature", features, features[0] if features else None, key="monitor.feature")
-        with period_col:
-            period = st.radio("Current rows", ["last window", "all"], horizontal=True, key="monitor.period")
-        if feature:
-            shown = histograms[histograms["period"] == period]
-            st.plotly_chart(plots.feature_histogram(shown, feature), key="monitor.histogram")
-            st.caption("Reference: the model's training rows. Current: the last window's rows, or every monitored row.")
+        with histogram_col:
+            feature_col, period_col = st.columns([3, 2])
+            features = table["feature"].tolist()
+            with feature_col:
+                feature = ui.choice("Feature", features, features[0] if features else None, key="monitor.feature")
+            with period_col:
+                period = st.radio("Current rows", ["last window", "all"], horizontal=True, key="monitor.period")
+            if feature:
+                shown = found.histograms[found.histograms["period"] == period]
+                st.plotly_chart(plots.feature_histogram(shown, feature), key="monitor.histogram")
+                st.caption("Reference: the model's training rows. Current: the last window's rows, or every monitored row.")
 
 # --- Act ---------------------------------------------------------------------------------------------
 st.header("Act on it")
 champion = registry.champion(model)
 retrain_col, diag_col, registry_col = st.columns(3)
 with retrain_col, ui.shown_errors():
+    alerted = found is not None and len(found.alerts) > 0
     if st.button(
         "Retrain & promote",
         key="monitor.retrain",
+        type="primary" if alerted else "secondary",
         disabled=champion is None,
-        help="Trains the champion's spec on current data, gates and promotes if it passes",
+        help="Trains the champion's spec on current data, registers it, gates it against the champion and promotes it if it passes",
     ):
         st.session_state["monitor.retrain_run"] = jobs.launch_retrain(model)
 if diag_col.button(f"Diagnostics of version {version}", key="monitor.to_diagnostics"):

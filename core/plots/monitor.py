@@ -19,11 +19,12 @@ FAINT = "rgb(160,160,160)"
 REFERENCE = "rgb(120,120,120)"
 MARGIN = dict(t=50, b=10)
 LEGEND = dict(orientation="h", y=-0.2)
+HEIGHT = 500  # the four timelines stand in a 2 × 2 grid: one height keeps its rows aligned
 
 
 def score_timeline(windows: pd.DataFrame, alerts: pd.DataFrame, psi_limit: float) -> go.Figure:
     """Mean score per window above, its score PSI against the model's test scores below with the alert limit."""
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08, row_heights=[0.5, 0.5])
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.14, row_heights=[0.5, 0.5])
     fig.add_scatter(
         x=windows["start"], y=windows["mean_score"], mode="lines+markers", name="mean score", line=dict(color=LINE),
         hovertemplate="mean score %{y:.2%}<extra></extra>", row=1, col=1,
@@ -43,7 +44,7 @@ def score_timeline(windows: pd.DataFrame, alerts: pd.DataFrame, psi_limit: float
     top = max(float(highest) if pd.notna(highest) else 0.0, psi_limit) * 1.15 or 1.0
     fig.update_yaxes(title="score PSI", range=[0, top], row=2, col=1)
     fig.update_xaxes(title="window start", row=2, col=1)
-    return fig.update_layout(title="Scores per window", margin=MARGIN, legend=LEGEND, hovermode="x unified")
+    return fig.update_layout(title="Scores per window", margin=MARGIN, legend=LEGEND, hovermode="x unified", height=HEIGHT)
 
 
 def roc_auc_timeline(windows: pd.DataFrame, alerts: pd.DataFrame, floor: float) -> go.Figure:
@@ -75,7 +76,9 @@ def roc_auc_timeline(windows: pd.DataFrame, alerts: pd.DataFrame, floor: float) 
     _shade_immature(fig, windows)
     fig.update_xaxes(title="window start")
     fig.update_yaxes(title="ROC AUC")
-    return fig.update_layout(title="ROC AUC: estimated against realised", margin=MARGIN, legend=LEGEND, hovermode="x unified")
+    return fig.update_layout(
+        title="ROC AUC: estimated against realised", margin=MARGIN, legend=LEGEND, hovermode="x unified", height=HEIGHT
+    )
 
 
 def calibration_timeline(windows: pd.DataFrame, alerts: pd.DataFrame, band: tuple[float, float]) -> go.Figure:
@@ -108,15 +111,19 @@ def calibration_timeline(windows: pd.DataFrame, alerts: pd.DataFrame, band: tupl
     fig.update_xaxes(title="window start")
     fig.update_yaxes(title="mean score / rate")
     title = f"Calibration ratio (band {band[0]:g}–{band[1]:g})"
-    return fig.update_layout(title=title, margin=MARGIN, legend=LEGEND, hovermode="x unified")
+    return fig.update_layout(title=title, margin=MARGIN, legend=LEGEND, hovermode="x unified", height=HEIGHT)
 
 
 def volume_timeline(windows: pd.DataFrame) -> go.Figure:
-    """Rows per window as bars, immature windows paler, with the positives counted so far."""
+    """Rows per window as bars, immature windows paler and windows that run past the data's end hatched, with the positives
+    counted so far."""
     mature = windows["mature"].astype(bool)
+    past_end = windows["past_end"].astype(bool)
     fig = go.Figure()
     fig.add_bar(
-        x=windows["start"], y=windows["rows"], name="rows", marker_color=mature.map({True: LINE, False: "rgba(31,119,180,0.4)"}).tolist(),
+        x=windows["start"], y=windows["rows"], name="rows (hatched: window runs past the data's end)",
+        marker=dict(color=mature.map({True: LINE, False: "rgba(31,119,180,0.4)"}).tolist(),
+                    pattern=dict(shape=past_end.map({True: "/", False: ""}).tolist())),
         hovertemplate="%{y:,} rows<extra></extra>",
     )  # fmt: skip
     fig.add_scatter(
@@ -125,7 +132,7 @@ def volume_timeline(windows: pd.DataFrame) -> go.Figure:
     )  # fmt: skip
     fig.update_xaxes(title="window start")
     fig.update_yaxes(title="rows", rangemode="tozero")
-    return fig.update_layout(title="Volume per window", margin=MARGIN, legend=LEGEND, hovermode="x unified")
+    return fig.update_layout(title="Volume per window", margin=MARGIN, legend=LEGEND, hovermode="x unified", height=HEIGHT)
 
 
 def drift_heatmap(drift: pd.DataFrame, top: int = 10) -> go.Figure:
@@ -161,9 +168,9 @@ def drift_bars(rows: pd.DataFrame, limit: float, top: int = 15) -> go.Figure:
             hovertemplate="%{y}: PSI %{x:.4f}<extra></extra>",
         )
     )
-    fig.add_vline(x=limit, line_dash="dash", line_color=ALERT, line_width=1, annotation_text=f"limit {limit:g}")
+    fig.add_vline(x=limit, line_dash="dash", line_color=ALERT, line_width=1)
     fig.update_yaxes(autorange="reversed", type="category")
-    fig.update_xaxes(title="PSI against the training reference", rangemode="tozero")
+    fig.update_xaxes(title=f"PSI against the training reference (dashed: limit {limit:g})", rangemode="tozero")
     return fig.update_layout(title="Top drifting features", margin=MARGIN, height=max(300, 28 * len(shown) + 120))
 
 

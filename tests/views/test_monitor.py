@@ -107,3 +107,19 @@ def test_run_monitoring_pass_starts_a_real_job_and_the_page_opens_its_result(pag
     windows = summary.load(job).windows
     assert (windows["end"] - windows["start"]).eq(pd.Timedelta(days=3)).all()
     assert job not in runs.finished()["run_id"].tolist()  # a pass is not a training run for Diagnostics
+
+
+def test_through_the_app_the_links_open_the_versions_diagnostics_and_registry_entry(page_env, monitored):
+    at = run("app.py")
+    at.switch_page("views/monitor.py").run()
+    at.selectbox(key="monitor.model").set_value(MODEL).run()
+    assert not at.exception and at.title[0].value == "Monitor", [e.value for e in at.exception]
+    at.button(key="monitor.to_registry").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title[0].value == "Registry" and at.selectbox(key="registry.model").value == MODEL
+
+    at.switch_page("views/monitor.py").run()
+    at.selectbox(key="monitor.model").set_value(MODEL).run()
+    at.button(key="monitor.to_diagnostics").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title[0].value == "Diagnostics" and at.selectbox(key="diag.version").value == f"{MODEL}/1"
