@@ -8,6 +8,7 @@ import socket
 import tempfile
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import mlflow
@@ -270,22 +271,28 @@ def _monitor(model, version_or_alias, dataset, time_column, since, window_days, 
 
 
 def _score(con, ds, scorer, inputs, filters, computed, refs, origin, total, run_id, client, log):
-    """(time ns, y, score, DriftCounts): the one read of the rows, scored chunk by chunk while the next chunk is read."""
+    """(time ns, y, score, DriftCounts): the one read of the rows, scored chunk by chunk while the next chunk is read.
+
+    Drift is counted in a second thread while the model scores the same chunk (both mostly release the GIL)."""
     counts = drifts.DriftCounts(refs, origin)
     times, labels, scores = [], [], []
     done, logged = 0, time.monotonic()
     chunk_rows = settings.get("score_chunk_rows")
-    for key_table, features in read_ahead(scoring_batches(con, ds, inputs, filters, chunk_rows, computed=computed)):
-        chunk_times = key_table.column(0).to_numpy()
-        scores.append(positive_scores(scorer, features))
-        counts.add(features, chunk_times)
-        times.append(chunk_times)
-        labels.append(key_table.column(1).to_numpy().astype(np.int8, copy=False) if key_table.num_columns > 1 else None)
-        done += len(chunk_times)
-        log(f"scored {done:,} of {total:,} rows", force=False)
-        if time.monotonic() - logged >= PROGRESS_EVERY_S:
-            logged = time.monotonic()
-            client.log_metric(run_id, "progress", 0.05 + 0.85 * done / total)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="monitor-drift") as pool:
+        for key_table, features in read_ahead(scoring_batches(con, ds, inputs, filters, chunk_rows, computed=computed)):
+            chunk_times = key_table.column(0).to_numpy()
+            counted = pool.submit(counts.add, features, chunk_times)  # reads `features`, which scoring does not change
+            try:
+                scores.append(positive_scores(scorer, features))
+            finally:
+                counted.result()  # one chunk at a time: add() is not safe to run twice at once
+            times.append(chunk_times)
+            labels.append(key_table.column(1).to_numpy().astype(np.int8, copy=False) if key_table.num_columns > 1 else None)
+            done += len(chunk_times)
+            log(f"scored {done:,} of {total:,} rows", force=False)
+            if time.monotonic() - logged >= PROGRESS_EVERY_S:
+                logged = time.monotonic()
+                client.log_metric(run_id, "progress", 0.05 + 0.85 * done / total)
     log(f"scored {done:,} rows", force=True)
     y = np.concatenate(labels) if labels and labels[0] is not None else np.zeros(done, np.int8)
     return np.concatenate(times).astype(np.int64, copy=False), y, np.concatenate(scores), counts
