@@ -181,7 +181,8 @@ def _value_if_converted(value_model, pyfunc_model, frame: pd.DataFrame, column: 
 def _value_reads(run_id: str, dataset: str | None, column: str) -> tuple[list[str], str]:
     """(the value column and, when the data has it, the run's time column (for maturity); or [] and why not)."""
     spec, con = run_spec(run_id), data.connect()
-    have = data.columns(con, dataset or spec.dataset)
+    dataset = dataset or spec.dataset
+    have = data.columns(con, dataset)
     if column not in have:
         return [], f"dataset {dataset!r} has no column {column!r}, so value is not compared"
     return [column, *([spec.time_column] if spec.time_column and spec.time_column in have else [])], ""

@@ -211,8 +211,7 @@ def test_hostile_column_names_and_types_score_as_locally(messy_root, messy_run, 
     local, dask, local_rows, dask_rows = both_engines(capsys, scheduler, tmp_path, *args, "--filter", '"a,b" > 0', "it's is not null")
     assert dask["rows"] == local["rows"] > 0
     same_rows(local_rows, dask_rows, keys)
-    assert len(dask_rows) == 600
-    assert pq.read_schema(next((tmp_path / "out" / "dask").iterdir())) == pq.read_schema(tmp_path / "out" / "local.parquet")
+    assert pq.read_schema(next((tmp_path / "dask").iterdir())) == pq.read_schema(tmp_path / "local.parquet")
 
 
 @pytest.mark.slow

@@ -124,3 +124,16 @@ def test_a_horizon_model_is_compared_on_its_mature_converters(train_env, demo_ro
     events = pd.read_parquet(demo_root / "demo", columns=["event_time", "converted"]).dropna(subset=["converted"])
     ripe = events["event_time"] <= events["event_time"].max() - pd.Timedelta(days=7)
     assert paired["value_mature"].sum() == ripe.sum() and 0 < ripe.sum() < len(events)
+
+
+def test_a_chosen_dataset_without_the_value_column_skips_the_value_rule(train_env, demo_root, value_run, monkeypatch, tmp_path):
+    name = f"value-{uuid.uuid4().hex[:8]}"
+    registry.register(value_run, name)
+    registry.register(value_run, name)
+    pd.read_parquet(demo_root / "demo").head(2000).drop(columns=["revenue", "event_date"]).to_parquet(tmp_path / "norev.parquet")
+    monkeypatch.setenv("WB_DATA_ROOT", str(tmp_path))
+    comparison, table, _ = registry.gate_version(name, 2, 1, data="norev.parquet", resamples=20)
+    assert comparison.attrs["value_note"] == "dataset 'norev.parquet' has no column 'revenue', so value is not compared"
+    assert comparison.set_index("metric").loc["value_rmsle", ["challenger", "champion"]].isna().all()
+    assert table.iloc[-1]["rule"].endswith("skipped, dataset 'norev.parquet' has no column 'revenue', so value is not compared")
+    assert table["passed"].all() and comparison.attrs["rows"] == 2000
