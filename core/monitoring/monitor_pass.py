@@ -25,6 +25,7 @@ from core.monitoring.alerts import ALERT_COLUMNS, Limits, alerts
 from core.registry import MODEL_NAME
 from core.score import Progress, plan, positive_scores, read_ahead, scoring_batches
 from core.scorer import Scorer, resolve
+from core.signature import INPUT_TYPES
 from core.sql import Filter, compile_filters, ident, is_temporal, positive_condition
 
 KIND = "monitor"
@@ -77,9 +78,11 @@ def _moment(text, flag: str) -> pd.Timestamp | None:
     if text is None or (isinstance(text, str) and not text.strip()):
         return None
     try:
-        return pd.Timestamp(text)
+        moment = pd.Timestamp(text)
     except (ValueError, TypeError):
         raise DataError(f"{flag} {text!r} is not a date or time; give one like 2026-10-01 or '2026-10-01 12:00'.") from None
+    # Times are compared as wall clock in the session's zone (UTC), as the windows show them.
+    return moment.tz_convert("UTC").tz_localize(None) if moment.tz is not None else moment
 
 
 def _time_expr(column: str) -> str:
@@ -127,6 +130,19 @@ def _reference_scores(run_id: str, log) -> tuple[np.ndarray | None, pd.Timestamp
         return None, None
     first = predictions["time"].min() if "time" in predictions else None
     return predictions["score"].to_numpy(dtype=float), (None if pd.isna(first) else first)
+
+
+def _reference(con, spec, scorer: Scorer, cols: dict[str, str], log) -> tuple[dict, np.ndarray | None, pd.Timestamp | None]:
+    """(feature references, test scores, first test time): the version's references, read from its signature so that
+    this can run while the model itself loads."""
+    info = mlflow.models.get_model_info(scorer.load_uri)
+    names = info.signature.inputs.input_names() if info.signature is not None and info.signature.inputs.has_input_names() else []
+    trained = (info.metadata or {}).get(INPUT_TYPES) or {}
+    reference_scores, before = _reference_scores(scorer.run_id, log)
+    features = {c: trained.get(c) or cols[c] for c in names if c in cols}
+    refs = drifts.reference_profile(con, spec, features, before)
+    log(f"training reference of {len(refs)} features from {spec.dataset}" + (f" before {before}" if before is not None else ""))
+    return refs, reference_scores, before
 
 
 def monitor(
@@ -184,6 +200,12 @@ def _monitor(model, version_or_alias, dataset, time_column, since, window_days, 
     rows, first, last = _span(con, ds, cols, time_column, chosen)
     if not rows:
         raise DataError(_no_rows(con, ds, cols, time_column, filters, since))
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="monitor-load") as pool:
+        loading = pool.submit(scorer.load)  # unpickling holds the GIL for a second or two; the reference's SQL runs in DuckDB
+        try:
+            refs, reference_scores, before = _reference(con, spec, scorer, cols, log)
+        finally:
+            loading.result()
     inputs, _ = plan(cols, scorer, [], ds.name)
     cut, cut_from = _threshold(scorer)
     labelled = spec.target in cols
@@ -209,10 +231,6 @@ def _monitor(model, version_or_alias, dataset, time_column, since, window_days, 
         log(f"monitoring {ds.name} ({rows:,} rows) with {model} v{scorer.version}, threshold {cut:g} ({cut_from}); run {run_id}")
         if not labelled:
             log(f"{ds.name} has no target column {spec.target!r}: realised metrics are unavailable, only estimates")
-        reference_scores, before = _reference_scores(scorer.run_id, log)
-        features = {c: scorer.trained_types().get(c) or cols[c] for c in inputs}
-        refs = drifts.reference_profile(con, spec, features, before)
-        log(f"training reference of {len(refs)} features from {spec.dataset}" + (f" before {before}" if before is not None else ""))
         client.log_metric(run_id, "progress", 0.05)
         origin = pd.Timestamp(first).floor("D").value
         times, y, scores, counts = _score(con, ds, scorer, inputs, chosen, computed, refs, origin, rows, run_id, client, log)
