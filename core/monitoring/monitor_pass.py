@@ -2,45 +2,41 @@
 
 from __future__ import annotations
 
-import json
 import os
 import socket
-import tempfile
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import mlflow
 import numpy as np
 import pandas as pd
-from mlflow.entities import Metric
-from mlflow.utils.validation import MAX_TAG_VAL_LENGTH
 
 from core import data, rolling, runs, settings, tracking
 from core.compare import run_spec
 from core.errors import DataError, RegistryError, WorkbenchError
 from core.monitoring import drift as drifts
-from core.monitoring.alerts import ALERT_COLUMNS, Limits, alerts
+from core.monitoring.alerts import Limits, alerts
+from core.monitoring.passes import HISTORY_COLUMNS, KIND, alert_records, history, log_pass, set_tags
 from core.registry import MODEL_NAME
 from core.score import Progress, plan, positive_scores, read_ahead, scoring_batches
 from core.scorer import Scorer, resolve
 from core.signature import INPUT_TYPES
 from core.sql import Filter, compile_filters, ident, is_temporal, positive_condition
 
-KIND = "monitor"
 MONITOR_COLUMNS = [*rolling.COLUMNS, "max_feature_psi", "top_feature", "alerts"]
-HISTORY_COLUMNS = ["run_id", "started", "version", "dataset", "since", "windows", "alerts", "status"]
-# Metric name -> window table column, logged with step = window index.
-WINDOW_METRICS = {
-    "rows": "rows",
-    "mean_score": "mean_score",
-    "score_psi": "psi",
-    "roc_auc": "roc_auc",
-    "est_roc_auc": "est_roc_auc",
-    "calibration_ratio": "calibration_ratio",
-    "max_feature_psi": "max_feature_psi",
-}
+__all__ = [
+    "HISTORY_COLUMNS",
+    "KIND",
+    "MONITOR_COLUMNS",
+    "Log",
+    "alert_records",
+    "experiment_name",
+    "history",
+    "model_uri",
+    "monitor",
+    "window_table",
+]
 REALISED = [
     "positives", "base_rate", "base_rate_lo", "base_rate_hi", "roc_auc", "roc_auc_lo", "roc_auc_hi", "pr_auc", "ece",
     "calibration_ratio", "calibration_ratio_lo", "calibration_ratio_hi", "precision", "recall",
@@ -225,7 +221,7 @@ def _monitor(model, version_or_alias, dataset, time_column, since, window_days, 
         run_name = f"monitor · {model} v{scorer.version} · {ds.name}"
         run_id = client.create_run(tracking.experiment_id(experiment_name(model)), run_name=run_name, tags=tags).info.run_id
     else:
-        _set_tags(client, run_id, tags)
+        set_tags(client, run_id, tags)
     try:
         client.log_metric(run_id, "progress", 0.0)
         log(f"monitoring {ds.name} ({rows:,} rows) with {model} v{scorer.version}, threshold {cut:g} ({cut_from}); run {run_id}")
@@ -264,7 +260,7 @@ def _monitor(model, version_or_alias, dataset, time_column, since, window_days, 
             "alerts.parquet": fired,
             "reference.parquet": drifts.reference_frame(refs),
         }
-        _log_run(client, run_id, table, fired, frames, log)
+        log_pass(client, run_id, table, fired, frames)
     except BaseException as err:  # a SIGTERM's SystemExit too: monitor() marks the run KILLED
         err.run_id = run_id
         raise
@@ -354,91 +350,3 @@ def window_table(windows: pd.DataFrame, drift: pd.DataFrame, fired: pd.DataFrame
     per_window = fired.groupby("window_start").size() if len(fired) else pd.Series(dtype=int)
     table["alerts"] = table["start"].map(per_window).fillna(0).astype(int)
     return table[MONITOR_COLUMNS]
-
-
-def alert_records(fired: pd.DataFrame) -> list[dict]:
-    """The alerts as the CLI prints them: window_start as ISO text, feature None for window rules."""
-    return [
-        {
-            "rule": row.rule,
-            "window_start": pd.Timestamp(row.window_start).isoformat(),
-            "value": float(row.value),
-            "limit": float(row.limit),
-            "feature": None if row.feature is None or pd.isna(row.feature) else str(row.feature),
-            "estimated": bool(row.estimated),
-        }
-        for row in fired[ALERT_COLUMNS].itertuples(index=False)
-    ]
-
-
-def _set_tags(client, run_id: str, tags: dict) -> None:
-    client.log_batch(run_id, tags=[mlflow.entities.RunTag(k, str(v)) for k, v in tags.items()])
-
-
-def _alerts_tag(records: list[dict]) -> str:
-    """The alerts as JSON that fits a tag: as many whole alerts as fit, the rest left out."""
-    text = json.dumps(records)
-    kept = len(records)
-    while len(text) > MAX_TAG_VAL_LENGTH and kept:
-        kept = min(kept - 1, kept * MAX_TAG_VAL_LENGTH // len(text))
-        text = json.dumps(records[:kept])
-    return text
-
-
-def _log_run(client, run_id: str, table: pd.DataFrame, fired: pd.DataFrame, frames: dict[str, pd.DataFrame], log) -> None:
-    """Per-window metrics (step = window index), the alert tags and the parquet files."""
-    stamp = int(time.time() * 1000)
-    metrics = [
-        Metric(name, float(value), stamp, step)
-        for name, column in WINDOW_METRICS.items()
-        for step, value in enumerate(table[column].to_numpy(dtype=float))
-        if not np.isnan(value)
-    ]
-    for at in range(0, len(metrics), 1000):  # MLflow takes at most 1,000 metrics per batch
-        client.log_batch(run_id, metrics=metrics[at : at + 1000])
-    records = alert_records(fired)
-    _set_tags(
-        client,
-        run_id,
-        {
-            "wb.alert_count": str(len(records)),
-            "wb.alerts": _alerts_tag(records),
-            "wb.windows": str(len(table)),
-            "wb.rows": str(int(table["rows"].sum())),
-        },
-    )
-    with tempfile.TemporaryDirectory(prefix="wb-monitor-") as folder:
-        for name, frame in frames.items():
-            frame.to_parquet(Path(folder) / name, index=False)
-        client.log_artifacts(run_id, folder)
-
-
-@tracking.guarded
-def history(model: str) -> pd.DataFrame:
-    """The model's monitoring passes, newest first. Columns: run_id, started, version, dataset, since, windows, alerts, status."""
-    if not MODEL_NAME.match(model or ""):
-        raise RegistryError(f"Model name {model!r} must be letters, digits, '.', '_' or '-'.")
-    tracking.client()
-    found = mlflow.search_runs(
-        search_all_experiments=True,
-        filter_string=f"tags.`wb.kind` = '{KIND}' and tags.`wb.model` = '{model}'",  # the name matched MODEL_NAME: no quotes
-        order_by=["attributes.start_time DESC"],
-    )
-    if found.empty:
-        return pd.DataFrame(columns=HISTORY_COLUMNS)
-
-    def tag(name: str) -> pd.Series:
-        return found.get(f"tags.{name}", pd.Series("", index=found.index)).fillna("")
-
-    return pd.DataFrame(
-        {
-            "run_id": found["run_id"],
-            "started": pd.to_datetime(found["start_time"], utc=True),
-            "version": pd.to_numeric(tag("wb.version"), errors="coerce").astype("Int64"),
-            "dataset": tag("wb.dataset"),
-            "since": tag("wb.since"),
-            "windows": pd.to_numeric(tag("wb.windows"), errors="coerce").astype("Int64"),
-            "alerts": pd.to_numeric(tag("wb.alert_count"), errors="coerce").astype("Int64"),
-            "status": found["status"],
-        }
-    ).reset_index(drop=True)

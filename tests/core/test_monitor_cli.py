@@ -174,6 +174,8 @@ def test_fail_on_alert_exits_3_when_an_alert_fires(env, champion, monkeypatch):
         (["--model", MODEL, "--time-column", "nope"], "Dataset demo has no column 'nope'"),
         (["--model", MODEL, "--since", "yesterday-ish"], "--since 'yesterday-ish' is not a date"),
         (["--model", MODEL, "--filter", "nope = 1"], "Unknown column 'nope' in filter"),
+        (["--model", MODEL, "--window-days", "0"], "--window-days 0 and --step-days 1 must both be positive"),
+        (["--model", MODEL, "--version", "0"], "--version 0 must be a positive version number"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(env, champion, args, message):

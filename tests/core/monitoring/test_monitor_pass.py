@@ -8,7 +8,8 @@ import pytest
 
 from core.intervals import wilson_interval
 from core.monitoring.alerts import ALERT_COLUMNS
-from core.monitoring.monitor_pass import MONITOR_COLUMNS, _alerts_tag, alert_records, model_uri, window_table
+from core.monitoring.monitor_pass import MONITOR_COLUMNS, alert_records, model_uri, window_table
+from core.monitoring.passes import alerts_tag
 from core.rolling import COLUMNS, windows
 
 T0 = pd.Timestamp("2026-10-05")
@@ -93,12 +94,12 @@ def test_alert_records_are_plain_json_and_the_tag_keeps_whole_alerts_that_fit():
     ]
     assert list(records[0]) == ALERT_COLUMNS
     many = records * 400
-    text = _alerts_tag(many)
+    text = alerts_tag(many)
     from mlflow.utils.validation import MAX_TAG_VAL_LENGTH
 
     kept = json.loads(text)
     assert len(text) <= MAX_TAG_VAL_LENGTH and 0 < len(kept) < len(many) and kept == many[: len(kept)]
-    assert json.loads(_alerts_tag(records)) == records
+    assert json.loads(alerts_tag(records)) == records
 
 
 def test_model_uri_takes_a_version_number_or_an_alias():
