@@ -148,18 +148,17 @@ def test_history_lists_the_pass_newest_first(env, passed, champion):
 
 def test_fail_on_alert_exits_3_when_an_alert_fires(env, champion, monkeypatch):
     monkeypatch.setenv("WB_MONITOR_MAX_SCORE_PSI", "0")  # any window whose scores differ at all from the test scores
-    child = subprocess.run(
-        [sys.executable, "-m", "core.monitor", *ARGS, "--since", "2026-09-10", "--fail-on-alert"],
-        cwd=PROJECT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert child.returncode == 3, child.stderr
-    result = json.loads(child.stdout.strip().splitlines()[-1])
+    code, result, _ = run_main(*ARGS, "--since", "2026-09-10", "--fail-on-alert")
+    assert code == 3
     assert any(a["rule"] == "score_psi" and a["limit"] == 0.0 for a in result["alerts"])
     assert min(pd.Timestamp(a["window_start"]) for a in result["alerts"]) >= pd.Timestamp("2026-09-10")
     assert tracking.client().get_run(result["run_id"]).data.tags["wb.since"] == "2026-09-10T00:00:00"
+    assert run_main(*ARGS, "--since", "2026-09-10")[0] == 0  # the same alerts without the flag: exit 0
+
+
+def test_the_module_runs_as_a_command():
+    child = subprocess.run([sys.executable, "-m", "core.monitor", "--help"], cwd=PROJECT, capture_output=True, text=True, timeout=60)
+    assert child.returncode == 0 and "--fail-on-alert" in child.stdout
 
 
 @pytest.mark.parametrize(
