@@ -1,6 +1,8 @@
 """In Chromium: a promoted model whose monitoring pass fired an alert; the Monitor page shows it and starts Retrain & promote."""
 
 import io
+import re
+import time
 
 import pandas as pd
 import pytest
@@ -34,6 +36,17 @@ def test_from_a_promoted_model_to_an_alert_and_retrain(demo_root, store, demo_ru
         page.get_by_role("option", name=MODEL, exact=True).click()
         expect(page.get_by_text(headline)).to_be_visible()
         expect(page.get_by_text("Scores per window")).to_be_visible()  # a figure title
+        # A new pass from the page: a job with its progress, then the page opens the finished pass by itself.
+        page.get_by_role("button", name="Run monitoring pass").click()
+        expect(page.get_by_text("Monitoring pass ")).to_be_visible()
+        deadline = time.monotonic() + 180
+        while len(monitor_pass.history(MODEL)) < 2 or monitor_pass.history(MODEL)["status"].iloc[0] in jobs.ACTIVE:
+            assert time.monotonic() < deadline, "the monitoring job did not end in 180 s"
+            time.sleep(0.5)
+        newest = monitor_pass.history(MODEL).iloc[0]
+        assert newest["status"] == "FINISHED", jobs.log_tail(newest["run_id"])
+        expect(page.get_by_role("combobox", name="Pass")).to_have_value(re.compile(newest["run_id"][:8]))  # the new pass is shown
+        expect(page.get_by_text(headline)).to_be_visible()  # the same rows, the same alerts
         page.set_viewport_size({"width": 1400, "height": 4600})  # Streamlit scrolls inside its own container: a tall window shows it all
         expect(page.get_by_text("reference against current")).to_be_visible()  # the last figure, drawn
         page.screenshot(path=str(tmp_path / "monitor-alert.png"))

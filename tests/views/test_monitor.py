@@ -8,6 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core import jobs, registry, runs
+from core.errors import DataError, RegistryError
 from core.monitoring import monitor_pass, summary
 from core.settings import PROJECT
 
@@ -123,3 +124,29 @@ def test_through_the_app_the_links_open_the_versions_diagnostics_and_registry_en
     at.button(key="monitor.to_diagnostics").click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.title[0].value == "Diagnostics" and at.selectbox(key="diag.version").value == f"{MODEL}/1"
+
+
+def test_a_pass_that_fails_says_why_on_the_page(page_env, monitored):
+    at = run(**{"monitor.model": MODEL, "monitor.since": pd.Timestamp("2027-01-01").date()})
+    at.button(key="monitor.launch").click().run()
+    job = at.session_state["monitor.job"]
+    assert wait_ended(job) == "FAILED"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("No rows of demo since 2027-01-01" in e.value for e in at.error), [e.value for e in at.error]
+    assert at.selectbox(key="monitor.pass").value == monitored  # the failed pass is not offered
+
+
+def test_launching_an_unknown_alias_or_dataset_is_refused_before_any_job(page_env, monitored):
+    before = len(jobs.list_jobs())
+    with pytest.raises(RegistryError, match="has no alias 'shadow'"):
+        jobs.launch_monitor(MODEL, "demo", "event_time", alias="shadow")
+    with pytest.raises(DataError):
+        jobs.launch_monitor(MODEL, "no-such-data", "event_time")
+    assert len(jobs.list_jobs()) == before
+
+
+def test_an_unreachable_tracking_server_is_one_clear_error(train_env, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")  # nothing listens on the discard port
+    at = run()
+    assert [e.value for e in at.error if "Cannot reach the MLflow tracking server at http://127.0.0.1:9" in e.value]
