@@ -232,7 +232,7 @@ def _monitor(model, version_or_alias, dataset, time_column, since, window_days, 
         times, y, scores, counts = _score(con, ds, scorer, inputs, chosen, computed, refs, origin, rows, run_id, client, log)
         if not labelled:
             y = np.zeros(len(scores), np.int8)
-        frame = pd.DataFrame({"time": times.view("datetime64[ns]"), "y": y, "score": scores})
+        frame = pd.DataFrame({"time": times.view("datetime64[ns]"), "y": y, "score": scores}, copy=False)
         del times, y, scores
         windows = rolling.windows(
             frame, window_days, step_days, cut, settings.get("conversion_days"), as_of, reference_scores=reference_scores
