@@ -119,9 +119,10 @@ def test_a_horizon_model_is_compared_on_its_mature_converters(train_env, demo_ro
     for name_ in ("value_rmse", "value_mae", "value_r2", "value_rmsle"):
         assert by.loc[name_, "challenger"] == pytest.approx(metrics[f"test_{name_}"], rel=1e-9)
         assert by.loc[name_, "diff"] == 0
-    # On the whole dataset: the rows whose 7 days have passed by its last time.
-    paired = registry.paired_scores(name, 2, 1, data="demo")
-    events = pd.read_parquet(demo_root / "demo", columns=["event_time", "converted"]).dropna(subset=["converted"])
+    # On a chosen dataset and filter: the rows whose 7 days have passed by their last time.
+    paired = registry.paired_scores(name, 2, 1, data="demo", filters=[("hour", "<", 4)])
+    events = pd.read_parquet(demo_root / "demo", columns=["event_time", "converted", "hour"]).dropna(subset=["converted"])
+    events = events[events["hour"] < 4]
     ripe = events["event_time"] <= events["event_time"].max() - pd.Timedelta(days=7)
     assert paired["value_mature"].sum() == ripe.sum() and 0 < ripe.sum() < len(events)
 
