@@ -104,7 +104,10 @@ else:
         for r in finished.itertuples()
     }
     chosen = ui.choice("Pass", list(labels), finished["run_id"].iloc[0], key="monitor.pass", format_func=labels.get)
-found = ui.or_stop(ui.monitor_pass, chosen) if chosen else None
+found = None
+if chosen:
+    with ui.shown_errors():  # a pass whose files are gone: say so, and still offer the actions below
+        found = ui.monitor_pass(chosen)
 if found is not None:
     tags, windows, alerts = found.tags, found.windows, found.alerts
     limits = Limits.from_settings()

@@ -48,7 +48,8 @@ def score_timeline(windows: pd.DataFrame, alerts: pd.DataFrame, psi_limit: float
 
 
 def roc_auc_timeline(windows: pd.DataFrame, alerts: pd.DataFrame, floor: float) -> go.Figure:
-    """Realised ROC AUC with its 95% band on mature windows, the confidence-based estimate dashed on every window, the floor."""
+    """Realised ROC AUC with its 95% band on mature windows, the confidence-based estimate dashed on every window (with its
+    band when the table has est_roc_auc_lo/hi), the floor."""
     mature = windows["mature"].astype(bool)
     realised = windows["roc_auc"].where(mature)
     fig = go.Figure()
@@ -64,6 +65,15 @@ def roc_auc_timeline(windows: pd.DataFrame, alerts: pd.DataFrame, floor: float) 
         x=windows["start"], y=realised, mode="lines+markers", name="realised (labels mature)", line=dict(color=LINE),
         marker=dict(symbol=_hollow_when_few(windows), size=8, color=LINE), hovertemplate="realised ROC AUC %{y:.4f}<extra></extra>",
     )  # fmt: skip
+    if {"est_roc_auc_lo", "est_roc_auc_hi"} <= set(windows.columns):  # a pass that logged the estimate's interval
+        fig.add_scatter(
+            x=windows["start"], y=windows["est_roc_auc_hi"], mode="lines", line=dict(width=0), showlegend=False, hoverinfo="skip",
+            name="estimate upper",
+        )  # fmt: skip
+        fig.add_scatter(
+            x=windows["start"], y=windows["est_roc_auc_lo"], mode="lines", line=dict(width=0), fill="tonexty",
+            fillcolor="rgba(255,127,14,0.15)", name="estimate's 95% interval", hoverinfo="skip",
+        )  # fmt: skip
     fig.add_scatter(
         x=windows["start"], y=windows["est_roc_auc"], mode="lines+markers", name="estimated from scores (CBPE)",
         line=dict(color=ESTIMATE, dash="dash"), marker=dict(color=ESTIMATE, size=6),

@@ -128,3 +128,13 @@ def test_feature_histogram_puts_reference_beside_current_in_bin_order():
     reference, current = fig.data
     assert list(reference.x) == ["search", "social", "(missing)"] and list(reference.y) == [0.8, 0.2, 0.0]
     assert list(current.y) == [0.4, 0.5, 0.1] and fig.layout.barmode == "group"
+
+
+def test_roc_auc_timeline_draws_the_estimates_band_when_the_pass_has_one(windows, alerts):
+    banded = windows.assign(est_roc_auc_lo=windows["est_roc_auc"] - 0.02, est_roc_auc_hi=windows["est_roc_auc"] + 0.02)
+    fig = plots.roc_auc_timeline(banded, alerts.iloc[:0], 0.6)
+    assert [t.name for t in fig.data] == [
+        "upper", "95% interval", "realised (labels mature)", "estimate upper", "estimate's 95% interval", "estimated from scores (CBPE)",
+    ]  # fmt: skip
+    band = next(t for t in fig.data if t.name == "estimate's 95% interval")
+    assert list(band.y) == pytest.approx([0.77, 0.77, 0.74, 0.72]) and band.fill == "tonexty"
