@@ -14,12 +14,13 @@ import pandas as pd
 from scipy import sparse
 
 import models
-from core import data, metrics, runs, scorer, settings, signature, tracking, value_compare
+from core import data, metrics, runs, scorer, settings, signature, tracking
 from core.errors import DataError, RegistryError
 from core.metrics import EPS, HEADLINE, binary_arrays, scores
 from core.spec import TrainSpec
 from core.split import split_labels
 from core.sql import Filter
+from core.value import compare as value_compare
 from core.value.stage import horizon_days
 
 COMPARE_COLUMNS = ["metric", "challenger", "champion", "diff", "diff_lo", "diff_hi"]
@@ -294,7 +295,7 @@ def compare(
     """Challenger against champion on the same rows (see paired_scores). Columns: metric, challenger, champion, diff, diff_lo, diff_hi.
 
     With a value stage on either side, rows value_rmse, value_mae, value_r2 and value_rmsle follow (see
-    core.value_compare), on the same rows' converters with a known, mature value; attrs value_rows, value_column,
+    core.value.compare), on the same rows' converters with a known, mature value; attrs value_rows, value_column,
     value_note, value_maturity.
     """
     paired = paired_scores(model, challenger, champion, data, filters)

@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score, root_mean_squared_log_error
 
-from core import compare, value_compare
+from core import compare
+from core.value import compare as value_compare
 
 # Eight holdout rows: five converters, one of them with an unknown value; non-converters carry 0 or NaN.
 Y = np.array([1, 0, 1, 1, 0, 1, 1, 0])
