@@ -13,15 +13,14 @@ import numpy as np
 import pandas as pd
 
 from core import data, rolling, runs, settings, tracking
-from core.compare import run_spec
 from core.errors import DataError, RegistryError, WorkbenchError
 from core.monitoring import drift as drifts
 from core.monitoring.alerts import Limits, alerts
-from core.monitoring.passes import HISTORY_COLUMNS, KIND, alert_records, history, log_pass, set_tags
-from core.registry import MODEL_NAME
+from core.monitoring.passes import HISTORY_COLUMNS, KIND, MODEL_NAME, alert_records, history, log_pass, set_tags
 from core.score import Progress, plan, positive_scores, read_ahead, scoring_batches
 from core.scorer import Scorer, resolve
 from core.signature import INPUT_TYPES
+from core.spec import TrainSpec
 from core.sql import Filter, compile_filters, ident, is_temporal, positive_condition
 
 MONITOR_COLUMNS = [*rolling.COLUMNS, "max_feature_psi", "top_feature", "alerts"]
@@ -68,6 +67,16 @@ def model_uri(model: str, version_or_alias: str | int | None) -> str:
         raise RegistryError(f"Model name {model!r} must be letters, digits, '.', '_' or '-'; give a registered model's name.")
     text = str(version_or_alias if version_or_alias not in (None, "") else "champion").strip()
     return f"models:/{model}/{text}" if text.isdigit() else f"models:/{model}@{text}"
+
+
+def _run_spec(run_id: str) -> TrainSpec:
+    """The spec the version's run was trained with (as core.compare.run_spec, which would import scikit-learn here, before
+    the model's own loading imports it in a thread)."""
+    try:
+        path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="spec.yaml", tracking_uri=tracking.client().tracking_uri)
+    except (mlflow.exceptions.MlflowException, OSError):
+        raise RegistryError(f"Run {run_id} has no spec.yaml; it was not made by this workbench's training job.") from None
+    return TrainSpec.from_file(path)
 
 
 def _moment(text, flag: str) -> pd.Timestamp | None:
@@ -183,7 +192,7 @@ def _monitor(model, version_or_alias, dataset, time_column, since, window_days, 
     since, as_of = _moment(since, "--since"), _moment(now, "--now")
     as_of = as_of if as_of is not None else pd.Timestamp.now(tz="UTC").tz_localize(None).floor("s")
     scorer = resolve(model_uri(model, version_or_alias))
-    spec = run_spec(scorer.run_id) if scorer.run_id else None
+    spec = _run_spec(scorer.run_id) if scorer.run_id else None
     if spec is None:
         raise RegistryError(f"Version {scorer.version} of {model!r} has no training run, so its features' reference is unknown.")
     dataset = dataset or spec.dataset

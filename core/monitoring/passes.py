@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -16,9 +17,9 @@ from mlflow.utils.validation import MAX_TAG_VAL_LENGTH
 from core import tracking
 from core.errors import RegistryError
 from core.monitoring.alerts import ALERT_COLUMNS
-from core.registry import MODEL_NAME
 
 KIND = "monitor"
+MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")  # core.registry.MODEL_NAME; importing that pulls in scikit-learn
 HISTORY_COLUMNS = ["run_id", "started", "version", "dataset", "since", "windows", "alerts", "status"]
 # Metric name -> window table column, logged with step = window index.
 WINDOW_METRICS = {
