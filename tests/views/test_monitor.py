@@ -59,7 +59,7 @@ def test_without_a_registered_model_the_page_says_where_to_start(train_env, monk
 
 
 def test_the_latest_pass_shows_its_alerts_timelines_and_drift(page_env, monitored):
-    at = run(**{"monitor.model": MODEL})
+    at = run(**{"monitor.model": MODEL, "monitor.pass": monitored})  # other tests add newer passes; the newest opens first (below)
     assert at.selectbox(key="monitor.version").value == "champion"
     assert at.selectbox(key="monitor.dataset").value == "demo" and at.selectbox(key="monitor.time_column").value == "event_time"
     assert at.selectbox(key="monitor.pass").value == monitored
