@@ -106,6 +106,7 @@ def value_deciles(predictions: pd.DataFrame, value_column: str, groups: int = 10
     for g in range(groups):
         inside = group == g
         mean, lo, hi = _mean_interval(actual[inside])
+        lo = max(lo, float(actual[inside].min())) if len(actual[inside]) > 1 else lo  # revenue's skew sent it below 0
         guess = float(predicted[inside].mean()) if inside.any() else np.nan
         records.append(
             (g + 1, int(inside.sum()), int(converted[inside].sum()), guess, mean, lo, hi, _ratio(guess, mean),
