@@ -236,7 +236,6 @@ def _monitor(model, version_or_alias, dataset, time_column, since, window_days, 
         log(f"monitoring {ds.name} ({rows:,} rows) with {model} v{scorer.version}, threshold {cut:g} ({cut_from}); run {run_id}")
         if not labelled:
             log(f"{ds.name} has no target column {spec.target!r}: realised metrics are unavailable, only estimates")
-        client.log_metric(run_id, "progress", 0.05)
         origin = pd.Timestamp(first).floor("D").value
         times, y, scores, counts = _score(con, ds, scorer, inputs, chosen, computed, refs, origin, rows, run_id, client, log)
         if not labelled:

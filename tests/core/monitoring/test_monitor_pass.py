@@ -110,3 +110,10 @@ def test_model_uri_takes_a_version_number_or_an_alias():
 
     with pytest.raises(RegistryError, match="letters, digits"):
         model_uri("no/slash", None)
+
+
+def test_the_model_name_pattern_is_the_registry_one():
+    from core import registry
+    from core.monitoring import passes
+
+    assert passes.MODEL_NAME.pattern == registry.MODEL_NAME.pattern
