@@ -180,7 +180,7 @@ def drift_bars(rows: pd.DataFrame, limit: float, top: int = 15) -> go.Figure:
     )
     fig.add_vline(x=limit, line_dash="dash", line_color=ALERT, line_width=1)
     fig.update_yaxes(autorange="reversed", type="category")
-    fig.update_xaxes(title=f"PSI against the training reference (dashed: limit {limit:g})", rangemode="tozero")
+    fig.update_xaxes(title=f"PSI vs training (dashed: limit {limit:g})", rangemode="tozero")
     return fig.update_layout(title="Top drifting features", margin=MARGIN, height=max(300, 28 * len(shown) + 120))
 
 
