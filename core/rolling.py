@@ -12,14 +12,15 @@ from core.metrics import ece
 COLUMNS = [
     "start", "end", "rows", "positives", "base_rate", "base_rate_lo", "base_rate_hi", "mean_score",
     "roc_auc", "roc_auc_lo", "roc_auc_hi", "pr_auc", "ece", "calibration_ratio", "calibration_ratio_lo", "calibration_ratio_hi",
-    "psi", "precision", "recall", "few_positives", "mature", "past_end", "est_precision", "est_recall", "est_roc_auc", "drift", "note",
+    "psi", "precision", "recall", "few_positives", "mature", "past_end", "est_precision", "est_recall", "est_roc_auc",
+    "est_roc_auc_lo", "est_roc_auc_hi", "drift", "note",
 ]  # fmt: skip
 PSI_EMPTY_SHARE = 1e-4  # an empty bin counts as this share, so its log term stays finite
 CALIBRATION_BAND = (0.8, 1.25)  # calibration_ratio outside this band is drift
 DAY_NS = 86_400 * 10**9
 WINDOW_KEYS = [
     "rows", "positives", "mean_score", "roc_auc", "roc_auc_lo", "roc_auc_hi", "pr_auc", "ece", "psi",
-    "precision", "recall", "est_precision", "est_recall", "est_roc_auc", "notes",
+    "precision", "recall", "est_precision", "est_recall", "est_roc_auc", "est_roc_auc_lo", "est_roc_auc_hi", "notes",
 ]  # fmt: skip
 NO_TIME = "this run has no time column, so there are no windows; train with a time column"
 
@@ -66,7 +67,8 @@ def windows(
     Maturity: with `conversion_days`, a window is immature when end > now - conversion_days (`now` defaults to the last time),
     because its late conversions have not arrived yet; without it every window is mature. For every window the est_* columns
     estimate precision, recall and ROC AUC from the calibrated scores alone, as NannyML's CBPE does: each row counts as a
-    positive with weight `score` and a negative with weight 1 - score (see `_pair_auc`).
+    positive with weight `score` and a negative with weight 1 - score (see `_pair_auc`); est_roc_auc_lo/hi is the Hanley–McNeil
+    interval at the expected counts of positives (the sum of scores) and negatives.
 
     drift: on a mature window with both classes, roc_auc below roc_auc_lo of the first mature window with both classes, or
     calibration_ratio outside CALIBRATION_BAND. few_positives marks positives < min_positives; those windows are kept.
@@ -215,6 +217,8 @@ def _window_metrics(score: np.ndarray, y: np.ndarray, threshold: float, cuts, re
     out["est_roc_auc"] = _pair_auc(mass_running[last], seen - mass_running[last])
     if np.isnan(out["est_roc_auc"]):
         out["notes"].append("every score is 0 or every score is 1: estimated ROC AUC undefined")
+    else:  # the interval the realised AUC would have at the expected counts of positives and negatives
+        out["est_roc_auc_lo"], out["est_roc_auc_hi"] = _hanley_mcneil(out["est_roc_auc"], mass_running[-1], rows - mass_running[-1])
 
     flagged_from = int(np.searchsorted(score, threshold, side="left"))  # rows from here on have score >= threshold
     flagged = rows - flagged_from

@@ -26,7 +26,7 @@ def metric_over_time(table: pd.DataFrame, metric: str) -> go.Figure:
     """One metric per window at the window's start, with its 95% band where it has one.
 
     Hollow markers: fewer positives than the table's minimum. Dashed: the confidence-based estimate on immature windows
-    (roc_auc, precision, recall). Red crosses: drift. A shaded span covers the immature windows, a dotted one those that
+    (roc_auc, precision, recall), with error bars where the table has its interval (roc_auc). Red crosses: drift. A shaded span covers the immature windows, a dotted one those that
     run past the data's end.
     """
     if metric not in table:
@@ -51,13 +51,19 @@ def metric_over_time(table: pd.DataFrame, metric: str) -> go.Figure:
     )
     immature = table[~table["mature"].astype(bool)]
     if metric in ESTIMATES and len(immature):
+        estimate = immature[ESTIMATES[metric]]
+        bounds = (f"{ESTIMATES[metric]}_lo", f"{ESTIMATES[metric]}_hi")
+        spread = None
+        if set(bounds) <= set(immature.columns):  # the estimate's 95% interval, where the table has one (ROC AUC)
+            spread = dict(type="data", array=immature[bounds[1]] - estimate, arrayminus=estimate - immature[bounds[0]], color=ESTIMATE)
         fig.add_scatter(
             x=immature["start"],
-            y=immature[ESTIMATES[metric]],
+            y=estimate,
             mode="lines+markers",
             name="estimated (labels immature)",
             line=dict(color=ESTIMATE, dash="dash"),
             marker=dict(color=ESTIMATE, size=7),
+            error_y=spread,
             hovertemplate=f"estimated {metric} = %{{y:.4g}}<extra></extra>",
         )
     drifted = table[table["drift"].astype(bool)]

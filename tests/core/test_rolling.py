@@ -215,6 +215,21 @@ def test_estimates_match_realised_metrics_on_a_large_calibrated_sample():
     assert row["est_recall"] == pytest.approx(row["recall"], abs=0.01)
 
 
+def test_the_estimated_roc_auc_interval_is_hanley_mcneil_at_the_expected_counts():
+    frame = frame_of([T0, T0 + pd.Timedelta(hours=1), T0 + pd.Timedelta(hours=2)], [0, 1, 0], [0.2, 0.6, 0.5])
+    row = windows(frame).iloc[0]
+    auc, positives, negatives = row["est_roc_auc"], 1.3, 1.7  # expected counts: the sum of scores, and the rest
+    q1, q2 = auc / (2 - auc), 2 * auc**2 / (1 + auc)
+    se = math.sqrt((auc * (1 - auc) + (positives - 1) * (q1 - auc**2) + (negatives - 1) * (q2 - auc**2)) / (positives * negatives))
+    assert (row["est_roc_auc_lo"], row["est_roc_auc_hi"]) == pytest.approx((max(auc - Z95 * se, 0), min(auc + Z95 * se, 1)))
+
+
+def test_realised_roc_auc_of_calibrated_windows_falls_in_the_estimates_interval():
+    table = windows(simulated(60_000, days=20, seed=13, decimals=None), length_days=2, step_days=2)
+    inside = (table["est_roc_auc_lo"] <= table["roc_auc"]) & (table["roc_auc"] <= table["est_roc_auc_hi"])
+    assert inside.mean() >= 0.8  # a 95% interval: 10 windows, so at most two misses by chance
+
+
 # --- single class, few positives, notes -----------------------------------------------------------
 
 
@@ -364,6 +379,9 @@ def test_metric_over_time_draws_band_realised_estimate_and_drift(drawn_table):
     assert list(realised.x) == list(drawn_table["start"])
     assert list(realised.marker.symbol) == ["circle", "circle-open", "circle", "circle"]
     assert estimate.line.dash == "dash" and list(estimate.y) == [drawn_table["est_roc_auc"].iloc[-1]]
+    last = drawn_table.iloc[-1]
+    assert list(estimate.error_y.array) == pytest.approx([last["est_roc_auc_hi"] - last["est_roc_auc"]])
+    assert list(estimate.error_y.arrayminus) == pytest.approx([last["est_roc_auc"] - last["est_roc_auc_lo"]])
     assert list(drift.x) == list(drawn_table.loc[drawn_table["drift"], "start"])
     assert fig.layout.xaxis.title.text == "window start"
     assert [shape.type for shape in fig.layout.shapes] == ["rect", "line"]  # immature span, AUC 0.5 guide

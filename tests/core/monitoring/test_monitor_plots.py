@@ -64,7 +64,7 @@ def test_score_timeline_draws_mean_score_psi_limit_and_the_alerts_of_its_rule(wi
 
 
 def test_roc_auc_timeline_shows_realised_only_where_mature_and_the_estimate_dashed_everywhere(windows, alerts):
-    fig = plots.roc_auc_timeline(windows, alerts, 0.6)
+    fig = plots.roc_auc_timeline(windows.drop(columns=["est_roc_auc_lo", "est_roc_auc_hi"], errors="ignore"), alerts, 0.6)
     assert [t.name for t in fig.data] == ["upper", "95% interval", "realised (labels mature)", "estimated from scores (CBPE)", "alert"]
     upper, band, realised, estimate, marks = fig.data
     assert list(realised.y[:2]) == [0.80, 0.78] and all(np.isnan(realised.y[2:]))
