@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint format bench bench-selection bench-value demo chromium
+.PHONY: run test lint format bench bench-selection bench-value bench-monitor demo chromium
 
 $(VENV)/.runtime: requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -56,3 +56,7 @@ bench-selection: $(VENV)/.dev $(BENCH_VENV)/.bench
 # The value stage's quality against the demo's oracle and its cost: make bench-value BENCH_ARGS="--quick" (README, Benchmarks)
 bench-value: $(VENV)/.dev
 	$(PY) -m bench.value $(BENCH_ARGS)
+
+# Monitor: the demo's alerts, their noise, the pass's speed and 10M-row RSS: make bench-monitor BENCH_ARGS="--sections alerts noise" (README, Benchmarks)
+bench-monitor: $(VENV)/.dev
+	$(PY) -m bench.monitor $(BENCH_ARGS)
