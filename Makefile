@@ -57,6 +57,6 @@ bench-selection: $(VENV)/.dev $(BENCH_VENV)/.bench
 bench-value: $(VENV)/.dev
 	$(PY) -m bench.value $(BENCH_ARGS)
 
-# Monitor: the demo's alerts, their noise, the pass's speed and 10M-row RSS: make bench-monitor BENCH_ARGS="--sections alerts noise" (README, Benchmarks)
+# Monitor: the demo's alerts, their noise, the pass's speed and 10M-row RSS: make bench-monitor BENCH_ARGS="--sections alerts noise small" (README, Benchmarks)
 bench-monitor: $(VENV)/.dev
 	$(PY) -m bench.monitor $(BENCH_ARGS)

@@ -1,7 +1,7 @@
 """Monitor benchmark (issue 15): the demo's alerts, the noise of the alerted statistics, and the pass's cost.
 
-    make bench-monitor [BENCH_ARGS="--sections alerts noise"]
-    .venv/bin/python -m bench.monitor [--sections alerts noise speed rss] [--repeat 3] [--out bench/monitor.json]
+    make bench-monitor [BENCH_ARGS="--sections alerts noise small"]
+    .venv/bin/python -m bench.monitor [--sections alerts noise small speed rss] [--repeat 3] [--out bench/monitor.json]
 
 - alerts: gbdt (isotonic) trained with `python -m core.train` on the first five weeks (event_time < 2026-10-06) of the
   1M-row, 56-day demo (seed 7, bench/out/monitor_root/demo), excluding core.demo.NOT_FEATURES and user_id, registered
@@ -10,6 +10,8 @@
 - noise: the same model on the demo from its first test day (the test split is not in the training reference): the
   windows ending by the first drift day hold no drift, so their statistics' spread is the noise the limits must clear.
   (Other seeds are other worlds, not noise: their campaigns carry other offers, offer PSI 0.009-0.16 against seed 7.)
+- small: the slow test's setting, on 200k-row demos of seeds 1, 2, 3 and 7 (~26k rows a window), each with a small gbdt
+  (60 trees of 15 leaves) trained on its own first five weeks: the same spread before and during the drift.
 - speed: (a) after scoring, in one process on the pass's own arrays (1M rows): DriftCounts.add, rolling.windows,
   window_drift, alerts, window_table and histograms, median of --repeat; (b) `python -m core.monitor` against
   `python -m core.score` on the same 1M rows, --repeat runs of each in turns, each its own process (wall, peak RSS).
@@ -39,7 +41,8 @@ ROOT = OUT / "monitor_root"
 MODEL = "bench-monitor"
 ROWS, DAYS, SEED = 1_000_000, 56, 7
 TRAIN_BEFORE, SINCE, NOW = "2026-10-06", "2026-10-06", "2026-12-01"
-SECTIONS = ("alerts", "noise", "speed", "rss")
+SECTIONS = ("alerts", "noise", "small", "speed", "rss")
+SMALL_ROWS, SMALL_SEEDS, SMALL_PARAMS = 200_000, (1, 2, 3, 7), ("n_estimators=60", "num_leaves=15")
 TARGETS = "targets: after scoring <= 2 s at 1M rows; pass/score wall <= 1.3; pass peak RSS < 2048 MB at 10M rows"
 STAT_COLUMNS = ["start", "end", "rows", "positives", "drifting", "channel_psi", "offer_psi", "max_feature_psi",
                 "top_feature", "calibration_ratio", "score_psi", "roc_auc", "alerts"]  # fmt: skip
@@ -113,8 +116,8 @@ def demo_dataset(root: Path, name: str, rows: int, seed: int) -> Path:
     return folder
 
 
-def champion(root: Path, uri: str) -> dict:
-    """MODEL@champion: gbdt trained on the first five weeks of <root>/demo (trained and registered once per store)."""
+def champion(root: Path, uri: str, params: tuple[str, ...] = ()) -> dict:
+    """MODEL@champion: gbdt (`params` its --param values) trained on the first five weeks of <root>/demo, once per store."""
     from core import demo, registry, tracking
     from core.errors import RegistryError
 
@@ -128,7 +131,7 @@ def champion(root: Path, uri: str) -> dict:
         return {"version": version, "run_id": run_id, "train_wall_s": None}
     argv = [sys.executable, "-m", "core.train", "--data", "demo", "--target", "converted", "--time-column", "event_time",
             "--exclude", *demo.NOT_FEATURES, "user_id", "--family", "gbdt", "--calibration", "isotonic",
-            "--filter", f"event_time < {TRAIN_BEFORE}", "--experiment", MODEL]  # fmt: skip
+            "--filter", f"event_time < {TRAIN_BEFORE}", "--experiment", MODEL, *(["--param", *params] if params else [])]  # fmt: skip
     print("training gbdt on the first five weeks …", flush=True)
     job = measured(argv, _env(root, uri))
     result = json.loads(job["stdout"].strip().splitlines()[-1])
@@ -173,6 +176,27 @@ def noise_section(uri: str) -> dict:
     stats, _ = monitored("demo", str(first_test.date()))
     out = {"since": str(first_test.date()), **spread(stats)["before"]}
     print(f"noise: {json.dumps(out)}", flush=True)
+    return out
+
+
+def small_section(uri: str) -> dict:
+    """The test's setting (tests/core/monitoring/test_demo_alerts.py): per seed, a 200k-row demo, a small gbdt trained on
+    its first five weeks in its own store, monitored from SINCE; the spread before and during the drift."""
+    out = {}
+    for seed in SMALL_SEEDS:
+        root = OUT / f"monitor_small_s{seed}"
+        (root / "mlruns").mkdir(parents=True, exist_ok=True)
+        demo_dataset(root, "demo", SMALL_ROWS, seed)
+        champion(root, f"sqlite:///{root}/mlruns/mlflow.db", SMALL_PARAMS)
+        stats, result = monitored("demo", SINCE)
+        rules = sorted({f"{a['rule']}:{a['feature']}" if a["feature"] else a["rule"] for a in result["alerts"]})
+        out[f"seed_{seed}"] = {
+            **spread(stats),
+            "rules": rules,
+            "first_alert": min((a["window_start"] for a in result["alerts"]), default=None),
+        }
+        print(f"seed {seed}: {json.dumps(out[f'seed_{seed}'])}", flush=True)
+    os.environ["MLFLOW_TRACKING_URI"] = uri
     return out
 
 
@@ -318,7 +342,13 @@ def main() -> None:
     (ROOT / "mlruns").mkdir(parents=True, exist_ok=True)
     result = json.loads(args.out.read_text()) if args.out.exists() else {}
     for section in args.sections:
-        runner = {"alerts": alerts_section, "noise": noise_section, "speed": lambda u: speed_section(u, args.repeat), "rss": rss_section}
+        runner = {
+            "alerts": alerts_section,
+            "noise": noise_section,
+            "small": small_section,
+            "speed": lambda u: speed_section(u, args.repeat),
+            "rss": rss_section,
+        }
         result[section] = runner[section](uri)
         result[section + "_uptime"] = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
         args.out.write_text(json.dumps(result, indent=2, default=str) + "\n")
