@@ -25,6 +25,7 @@ OTHER, UNSEEN, MISSING = "(other)", "(unseen)", "(missing)"
 NAT = np.iinfo(np.int64).min
 DRIFT_COLUMNS = [
     "start", "end", "feature", "kind", "psi", "unseen_share", "missing_reference", "missing_current", "missing_change", "rows",
+    "psi_noise",
 ]  # fmt: skip
 HISTOGRAM_COLUMNS = ["feature", "bin", "order", "reference_share", "current_share"]
 REFERENCE_COLUMNS = ["feature", "kind", "order", "bin", "upper", "share", "rows"]
@@ -261,6 +262,7 @@ class DriftCounts:
         psi is core.rolling's sum of (c - r) * ln(c / r) over the reference's bins or levels, UNSEEN (reference share 0) and
         MISSING, shares over all rows, an empty share counting as PSI_EMPTY_SHARE; NaN for a window without rows.
         unseen_share is NaN for numerics and for categoricals whose rare levels were pooled (unseen cannot be told from rare).
+        psi_noise = (buckets with a reference share - 1) × (1/rows + 1/reference rows): PSI's expected value without drift.
         Windows sum whole days: a day counts when its start lies in [start, end), exact for the midnight-aligned, whole-day
         windows core.rolling.windows makes when `origin_ns` is the first day's midnight.
         """
@@ -275,11 +277,15 @@ class DriftCounts:
             reference = ref.bucket_shares()
             psi = np.array([_psi_from_shares(reference, shares) if n else np.nan for shares, n in zip(current, rows, strict=True)])
             unseen = current[:, -2] if ref.kind == "categorical" and not ref.pooled else np.full(len(rows), np.nan)
+            # PSI's mean with no drift at all is about (buckets - 1)(1/n + 1/m) (a chi-square over n): a small window's PSI
+            # is mostly this noise, which the feature_psi rule allows for.
+            spread = max(int((reference > 0).sum()) - 1, 1) * (1.0 / np.maximum(rows, 1) + (1.0 / ref.rows if ref.rows else 0.0))
             parts.append(
                 pd.DataFrame(
                     {"start": start_values, "end": end_values, "feature": name, "kind": ref.kind, "psi": psi, "unseen_share": unseen,
                      "missing_reference": ref.missing_share, "missing_current": current[:, -1],
-                     "missing_change": current[:, -1] - ref.missing_share, "rows": rows, "_start": starts}
+                     "missing_change": current[:, -1] - ref.missing_share, "rows": rows, "psi_noise": np.where(rows > 0, spread, np.nan),
+                     "_start": starts}
                 )
             )  # fmt: skip
         if not parts:

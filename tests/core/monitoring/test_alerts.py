@@ -62,6 +62,19 @@ def test_feature_psi_fires_per_feature_strictly_above_the_limit():
     assert (table["rule"] == "feature_psi").all() and not table["estimated"].any()
 
 
+def test_a_small_windows_feature_psi_must_clear_three_times_its_sampling_noise():
+    drift = pd.DataFrame(
+        {
+            "start": [STARTS[0], STARTS[1], STARTS[2]],
+            "feature": ["campaign", "campaign", "campaign"],
+            "psi": [0.3, 0.3 + EPS, 0.26],
+            "psi_noise": [0.1, 0.1, 0.01],  # 3 x 0.1 = 0.3 is the limit in the first two windows; the setting's 0.25 in the last
+        }
+    )
+    table = fired(window_frame(), drift)
+    assert table[["window_start", "value", "limit"]].values.tolist() == [[STARTS[1], 0.3 + EPS, pytest.approx(0.3)], [STARTS[2], 0.26, 0.25]]
+
+
 @pytest.mark.parametrize(
     "ratio, limit",
     [(0.8 - EPS, 0.8), (1.25 + EPS, 1.25)],

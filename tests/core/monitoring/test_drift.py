@@ -86,6 +86,8 @@ def test_categorical_psi_with_an_unseen_level_and_a_level_gone():
     expected = term(0.25, 0.5) + term(0, 0.5) + term(0.5, 0) + term(0.25, 0)
     assert row.psi == pytest.approx(expected, rel=1e-12)
     assert (row.kind, row.unseen_share, row.missing_current, row.missing_change) == ("categorical", 0.5, 0.25, 0.25)
+    # Two reference buckets hold rows (a, b): noise (2 - 1) x (1/4 current rows + 1/4 reference rows).
+    assert row.psi_noise == pytest.approx(0.5)
 
 
 def test_categories_compare_as_text():
