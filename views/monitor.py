@@ -36,12 +36,13 @@ with data_col:
 times = data.time_columns(ui.or_stop(ui.cached, data.columns, dataset)) if dataset else []
 with time_col:
     time_column = ui.choice("Time column", times, trained.time_column, key="monitor.time_column")
+own_data = dataset == trained.dataset
 since = since_col.date_input(
     "Since",
-    value=None,
+    value=ui.or_stop(ui.on_run, summary.first_unfitted_day, model_run, ()) if own_data else None,
     key="monitor.since",
-    help="Only rows from this day on; empty: every row. Windows over the rows the model trained on are in-sample: "
-    "start after its training data for honest numbers.",
+    help="Only rows from this day on; empty: every row. On the model's own dataset it starts at its test split, the first "
+    "rows it never fitted: windows over its training rows are in-sample.",
 )
 window_days = window_col.number_input("Window (days)", 1, 90, 7, key="monitor.window_days")
 step_days = step_col.number_input("Step (days)", 1, 90, 1, key="monitor.step_days")

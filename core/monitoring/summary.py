@@ -88,3 +88,11 @@ def chosen_version(versions: pd.DataFrame, model: str, which: str) -> tuple[int,
     if row.empty:
         raise RegistryError(f"Registered model {model!r} has no {'version ' + which if which.isdigit() else 'alias ' + repr(which)}.")
     return int(row["version"].iloc[0]), str(row["run_id"].iloc[0])
+
+
+def first_unfitted_day(predictions: pd.DataFrame):
+    """The first day of a run's test predictions (rows its model never fitted on), or None without times: the Monitor
+    page's default Since, so its windows are out of sample."""
+    if "time" not in predictions or predictions["time"].isna().all():
+        return None
+    return pd.Timestamp(predictions["time"].min()).date()

@@ -76,3 +76,9 @@ def test_chosen_version_finds_an_alias_or_a_number():
     assert summary.chosen_version(versions, "m", "1") == (1, "r1")
     with pytest.raises(RegistryError, match="has no alias 'shadow'"):
         summary.chosen_version(versions, "m", "shadow")
+
+
+def test_the_default_since_is_the_first_day_of_the_test_predictions():
+    predictions = pd.DataFrame({"time": pd.to_datetime(["2026-10-07 13:00", "2026-10-06 23:59", None]), "score": [0.1, 0.2, 0.3]})
+    assert summary.first_unfitted_day(predictions) == pd.Timestamp("2026-10-06").date()
+    assert summary.first_unfitted_day(predictions.drop(columns="time")) is None
