@@ -72,7 +72,10 @@ def test_a_small_windows_feature_psi_must_clear_three_times_its_sampling_noise()
         }
     )
     table = fired(window_frame(), drift)
-    assert table[["window_start", "value", "limit"]].values.tolist() == [[STARTS[1], 0.3 + EPS, pytest.approx(0.3)], [STARTS[2], 0.26, 0.25]]
+    assert table[["window_start", "value", "limit"]].values.tolist() == [
+        [STARTS[1], 0.3 + EPS, pytest.approx(0.3)],
+        [STARTS[2], 0.26, 0.25],
+    ]
 
 
 @pytest.mark.parametrize(
