@@ -70,7 +70,7 @@ def raw_headline(frame: pd.DataFrame, cut: float) -> dict:
 
 def everything_parts(frame: pd.DataFrame, shap: pd.DataFrame) -> dict:
     """Seconds of each call `diagnose.everything` makes at the default Options, made the same way one by one."""
-    from core import calibration, diagnose, explain, rolling, slice_finder, slices, threshold
+    from core.diagnostics import calibration, diagnose, explain, rolling, slice_finder, slices, threshold
 
     o, seconds, kept = diagnose.Options(), {}, {}
 
@@ -104,7 +104,7 @@ def everything_parts(frame: pd.DataFrame, shap: pd.DataFrame) -> dict:
 
 def everything_and_raw(frame: pd.DataFrame, shap: pd.DataFrame, repeats: int) -> dict:
     """Medians of raw scikit-learn, `everything` and its parts, run in turns after one warm-up of each; and the agreement."""
-    from core import diagnose
+    from core.diagnostics import diagnose
 
     raw_headline(frame, CUT), diagnose.everything(frame, shap, diagnose.Options()), everything_parts(frame, shap)
     raw_s, ours_s, parts = [], [], []
@@ -127,7 +127,7 @@ def everything_and_raw(frame: pd.DataFrame, shap: pd.DataFrame, repeats: int) ->
 
 def headline_and_raw(frame: pd.DataFrame, repeats: int) -> dict:
     """Medians of diagnose.headline and raw scikit-learn in turns, and their largest difference on the four shared metrics."""
-    from core import diagnose
+    from core.diagnostics import diagnose
 
     ours, theirs = diagnose.headline(frame).set_index("metric")["value"], raw_headline(frame, CUT)
     ours_s, raw_s = [], []
@@ -143,7 +143,7 @@ def headline_and_raw(frame: pd.DataFrame, repeats: int) -> dict:
 
 def threshold_frame_s(frame: pd.DataFrame, repeats: int) -> tuple[float, int]:
     """Median seconds of threshold.threshold_frame, and its length (distinct scores + 1)."""
-    from core import threshold
+    from core.diagnostics import threshold
 
     threshold.threshold_frame(frame)
     return statistics.median(timed(lambda: threshold.threshold_frame(frame)) for _ in range(repeats)), len(threshold.threshold_frame(frame))
@@ -151,7 +151,7 @@ def threshold_frame_s(frame: pd.DataFrame, repeats: int) -> tuple[float, int]:
 
 def slider_compute_s(frame: pd.DataFrame, cuts: int = 200) -> float:
     """Median seconds of one slider update's compute, threshold.at + threshold.confusion, over random cuts."""
-    from core import diagnose, threshold
+    from core.diagnostics import diagnose, threshold
 
     o = diagnose.Options()
     valued = threshold.with_profit(threshold.threshold_frame(frame), o.value_tp, o.cost_fp, o.cost_fn)
@@ -161,7 +161,7 @@ def slider_compute_s(frame: pd.DataFrame, cuts: int = 200) -> float:
 
 def rolling_windows_s(frame: pd.DataFrame, repeats: int) -> float:
     """Median seconds of rolling.windows(frame, 7, 1, threshold=0.5, conversion_days=7)."""
-    from core import rolling
+    from core.diagnostics import rolling
 
     rolling.windows(frame, 7, 1, threshold=0.5, conversion_days=7)
     return statistics.median(timed(lambda: rolling.windows(frame, 7, 1, threshold=0.5, conversion_days=7)) for _ in range(repeats))
@@ -253,7 +253,8 @@ def status_kb(field: str) -> int:
 
 def peak_rss(run_id: str) -> dict:
     """In this process: RSS after reading the run's predictions and SHAP, then the peak of `everything` above it (MB)."""
-    from core import diagnose, runs
+    from core import runs
+    from core.diagnostics import diagnose
 
     frame, shap = runs.predictions(run_id), runs.explanation(run_id)
     loaded_kb, load_peak_kb = status_kb("VmRSS"), status_kb("VmHWM")
@@ -373,7 +374,8 @@ def table(r: dict) -> pd.DataFrame:
 def once(side: str, sources: list[str]) -> dict:
     """One timed pass over every Diagnostics number, read untimed first: ours (RUN_ID) or raw scikit-learn (PREDICTIONS SHAP)."""
     if side == "ours":
-        from core import diagnose, runs
+        from core import runs
+        from core.diagnostics import diagnose
 
         frame, shap = runs.predictions(sources[0]), runs.explanation(sources[0])
         began = time.perf_counter()

@@ -203,8 +203,9 @@ def small_section(uri: str) -> dict:
 def after_scoring(root: str, uri: str, repeat: int) -> dict:
     """(a) in this process: the pass's arrays for root's demo, then the drift table and window metrics timed on them."""
     os.environ.update({"MLFLOW_TRACKING_URI": uri, "WB_DATA_ROOT": root})
-    from core import data, rolling, settings
+    from core import data, settings
     from core.compare import run_spec
+    from core.diagnostics import rolling
     from core.monitoring import drift as drifts
     from core.monitoring.alerts import Limits, alerts
     from core.monitoring.monitor_pass import _reference_scores, _time_expr, model_uri, window_table

@@ -7,7 +7,7 @@ loss, reliability tables (`calibration_curve`, 10 quantile bins), ROC and PR cur
 recall, F1 and profit at every cut (`precision_recall_curve`) with the confusion matrix at the max-profit cut, 7-day windows
 stepping by a day (ROC AUC, PR AUC, base rate, calibration ratio), per segment column ROC AUC, calibration ratio and
 selection rate, TPR and FPR at the cut, and mean |SHAP|; then the same plotly figures core.report draws, plotly.js inlined
-once. It imports nothing of ours. Our side (core.diagnose.everything, core.report) does more: bootstrap intervals, window
+once. It imports nothing of ours. Our side (core.diagnostics.diagnose.everything, core.report) does more: bootstrap intervals, window
 maturity and estimates, the slice finder.
 """
 
@@ -26,7 +26,7 @@ from sklearn.metrics import average_precision_score, brier_score_loss, confusion
 from sklearn.metrics import roc_curve as sk_roc_curve
 
 SEGMENTS = ["country", "device", "os", "channel", "placement"]
-VALUE_TP, COST_FP = 1.0, 0.1  # core.diagnose.Options' defaults
+VALUE_TP, COST_FP = 1.0, 0.1  # core.diagnostics.diagnose.Options' defaults
 DRAWN = 2000  # points kept per curve for drawing, as the workbench thins its curves
 
 

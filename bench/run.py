@@ -57,7 +57,7 @@ PATHS = {
     ),
     "diagnostics": (
         ("ours", "raw"),
-        "core.diagnose.everything on a run of <rows> test predictions against scikit-learn computing the headline, "
+        "core.diagnostics.diagnose.everything on a run of <rows> test predictions against scikit-learn computing the headline, "
         "curves, reliability, gain/lift, threshold, windows and per-segment numbers (bench.report.raw_numbers); "
         "seconds: the computation in the process, after reading the predictions",
     ),

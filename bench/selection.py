@@ -196,7 +196,7 @@ def export_for_flaml(root: Path, folder: Path) -> dict:
     """train.parquet (train+valid rows) and test.parquet of the bench job's features and split, `y` 0/1; row counts."""
     from bench.train import features_for
     from core import data
-    from core.split import split_labels
+    from core.training.split import split_labels
 
     features = features_for(root)
     frame = data.training_frame(data.connect(root), "demo", "converted", [*features, "event_time"])

@@ -122,8 +122,9 @@ def quality(root: Path, features: list[str], uri: str, run_id: str) -> dict:
     import pandas as pd
     from sklearn.metrics import roc_auc_score
 
-    from core import data, metrics
-    from core.split import split_labels
+    from core import data
+    from core.diagnostics import metrics
+    from core.training.split import split_labels
 
     predictions = pd.read_parquet(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="predictions.parquet", tracking_uri=uri))
     frame = data.training_frame(data.connect(root), "demo", "converted", [*features, "event_time", "true_p"])
@@ -160,8 +161,8 @@ def _median(runs: list[dict], key: str) -> float:
 def features_for(root: Path) -> list[str]:
     """The features the job trains on for root's `demo` dataset (its column plan for JOB)."""
     from core import data
-    from core.prepare import plan_columns
     from core.train import parse_args
+    from core.training.prepare import plan_columns
 
     spec, _ = parse_args(JOB)
     return plan_columns(data.columns(data.connect(root), "demo"), spec)

@@ -134,9 +134,9 @@ def fit_times(root: Path, repeat: int) -> dict:
     """In one process on the prepared frame: fit_value_stage against raw lightgbm.train regression, in turns (seconds)."""
     import lightgbm as lgb
 
-    from core.prepare import connect_and_prepare
     from core.progress import Log
     from core.train import parse_args
+    from core.training.prepare import connect_and_prepare
     from core.value.stage import fit_value_stage
     from models.value import regressor
 

@@ -14,12 +14,13 @@ import pandas as pd
 from scipy import sparse
 
 import models
-from core import data, metrics, runs, scorer, settings, signature, tracking
+from core import data, runs, scorer, settings, signature, tracking
+from core.diagnostics import metrics
+from core.diagnostics.metrics import EPS, HEADLINE, binary_arrays, scores
 from core.errors import DataError, RegistryError
-from core.metrics import EPS, HEADLINE, binary_arrays, scores
 from core.spec import TrainSpec
-from core.split import split_labels
 from core.sql import Filter
+from core.training.split import split_labels
 from core.value import compare as value_compare
 from core.value.stage import horizon_days
 

@@ -20,8 +20,8 @@ import pyarrow as pa
 
 from core import catalog, schemas, settings
 from core.catalog import Dataset
+from core.diagnostics.intervals import segment_table, with_wilson_interval
 from core.errors import DataError
-from core.intervals import segment_table, with_wilson_interval
 from core.sql import Filter, compile_filters, ident, is_numeric, is_temporal, literal, positive_condition
 
 GRAINS = ("hour", "day", "week", "month")

@@ -25,8 +25,8 @@ import pandas as pd
 
 from core import catalog, settings, tracking
 from core.errors import DataError, JobError, RegistryError, WorkbenchError
-from core.naming import run_name
 from core.spec import TrainSpec
+from core.training.naming import run_name
 
 JOB_COLUMNS = ["run_id", "name", "status", "progress", "started", "duration", "family", "roc_auc"]
 ACTIVE = ("RUNNING", "SCHEDULED")

@@ -19,16 +19,17 @@ import tempfile
 from pathlib import Path
 
 import models
-from core import naming, tracking
+from core import tracking
 from core.cli import crashed, leave
 from core.errors import DataError, SpecError, WorkbenchError, failed
-from core.prepare import connect_and_prepare
 from core.progress import Log
 from core.selection import leaderboard as board
 from core.selection.paired import RESAMPLES
 from core.spec import TrainSpec
 from core.train import add_spec_flags, spec_from_flags, train
-from core.validate import first_error
+from core.training import naming
+from core.training.prepare import connect_and_prepare
+from core.training.validate import first_error
 
 
 class _FamilyLog(Log):

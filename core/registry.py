@@ -31,8 +31,8 @@ from mlflow.utils.validation import MAX_MODEL_REGISTRY_TAG_VALUE_LENGTH
 from core import audit, runs, tracking
 from core.cli import crashed, leave
 from core.compare import COMPARE_COLUMNS, GATE_COLUMNS, compare, gate, paired_bootstrap, paired_scores, registered_model, version_of
+from core.diagnostics.metrics import HEADLINE
 from core.errors import GateFailed, RegistryError, WorkbenchError, failed
-from core.metrics import HEADLINE
 from core.sql import parse_filter
 
 __all__ = ["COMPARE_COLUMNS", "GATE_COLUMNS", "compare", "gate", "paired_bootstrap", "paired_scores", "registered_model", "version_of"]

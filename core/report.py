@@ -19,8 +19,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from core import diagnose, explain, runs, settings
+from core import runs, settings
 from core.cli import crashed, leave
+from core.diagnostics import diagnose, explain
 from core.errors import WorkbenchError
 from core.plots import calibration as calibration_plots
 from core.plots import explain as explain_plots

@@ -7,7 +7,7 @@ The last stdout line is one JSON object: {"model", "version", "promoted", "gate"
 Exit 0 whether or not the gate passed; exit 2 with one line for bad input (unknown model, no champion, unknown dataset).
 The Registry page's button runs this as a job.
 
-The new version's cut is re-derived on its own test split with the champion's threshold policy (core.threshold), so the
+The new version's cut is re-derived on its own test split with the champion's threshold policy (core.diagnostics.threshold), so the
 retrained champion scores with a cut chosen for it; a champion without a saved cut gives a version without one.
 """
 
@@ -20,12 +20,13 @@ import logging
 import math
 import os
 
-from core import registry, runs, threshold, tracking, train
+from core import registry, runs, tracking, train
 from core.cli import crashed, leave
 from core.compare import run_spec, version_of
+from core.diagnostics import threshold
 from core.errors import DataError, RegistryError, WorkbenchError, failed
-from core.naming import run_name
 from core.spec import TrainSpec
+from core.training.naming import run_name
 
 
 def champion_spec(model: str, dataset: str | None = None) -> TrainSpec:

@@ -10,8 +10,9 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 
-from core import diagnose, tracking
-from core import threshold as thresholds
+from core import tracking
+from core.diagnostics import diagnose
+from core.diagnostics import threshold as thresholds
 from core.errors import RegistryError
 
 RUN_COLUMNS = ["run_id", "name", "family", "dataset", "target", "started", "roc_auc"]
@@ -25,7 +26,7 @@ THRESHOLD_TAGS = {
     "cost_fn": "wb.cost_fn",
     "capacity": "wb.capacity",
 }
-POLICY_TAG = "wb.threshold_policy"  # JSON {"kind", "params"} (core.threshold.policy): how the cut was chosen
+POLICY_TAG = "wb.threshold_policy"  # JSON {"kind", "params"} (core.diagnostics.threshold.policy): how the cut was chosen
 # The Threshold tab's mode when the cut was saved: the cost per action in value mode (each row's value_if_converted
 # is a true positive's value), "" with one constant value per true positive.
 COST_PER_ACTION_TAG = "wb.cost_per_action"
@@ -167,7 +168,7 @@ def save_threshold(
 ) -> list[str]:
     """Tags the run, and every registered version made from it, with the cut, its value settings, its policy and its mode.
 
-    `policy` (core.threshold.policy) says how the cut was chosen so a retrain can choose its own; None means a cut
+    `policy` (core.diagnostics.threshold.policy) says how the cut was chosen so a retrain can choose its own; None means a cut
     fixed by hand. `cost_per_action` is given in value mode (COST_PER_ACTION_TAG). Returns the versions tagged, as "name/version".
     """
     get(run_id)

@@ -3,6 +3,9 @@
 The table is never in memory: checks run on a sample, the split is decided per batch (time cut
 points computed in DuckDB, or a seeded draw), the model learns batch by batch, and every
 `checkpoint_every` batches its state is saved to the run so `--resume RUN_ID` continues there.
+
+It stays at core/stream.py, outside core/training/: logged hashed_sgd models pickle ScoreCalibrated by this
+module path, and moving it would stop registered models from loading.
 """
 
 from __future__ import annotations

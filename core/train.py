@@ -25,15 +25,16 @@ from pathlib import Path
 import mlflow
 
 import models
-from core import jobs, naming, stream, tracking
-from core import run_record as record
+from core import jobs, stream, tracking
 from core.cli import crashed, describe, leave
 from core.errors import DataError, JobError, SpecError, WorkbenchError, failed
-from core.prepare import Prepared, connect_and_prepare
 from core.progress import Log
-from core.search import search
 from core.spec import ENGINES, IMBALANCE, OVERSAMPLING, VALIDATIONS, VALUE_FAMILIES, TrainSpec, flatten
-from core.validate import first_error
+from core.training import naming
+from core.training import run_record as record
+from core.training.prepare import Prepared, connect_and_prepare
+from core.training.search import search
+from core.training.validate import first_error
 from core.value.stage import fit_value_stage, stage_rows
 from models.calibrated import calibrate_on_scores
 from models.imbalance import PriorCorrection, undersample

@@ -11,7 +11,8 @@ import duckdb
 import pandas as pd
 import streamlit as st
 
-from core import catalog, data, diagnose, explain, runs, settings, sqlbox, upload
+from core import catalog, data, runs, settings, sqlbox, upload
+from core.diagnostics import diagnose, explain
 from core.errors import WorkbenchError
 
 

@@ -3,7 +3,8 @@
 import numpy as np
 import streamlit as st
 
-from core import calibration, diagnose, explain, runs, settings, slice_finder, slices, threshold, ui
+from core import runs, settings, ui
+from core.diagnostics import calibration, diagnose, explain, slice_finder, slices, threshold
 from core.plots import calibration as calibration_plots
 from core.plots import explain as explain_plots
 from core.plots import overview as overview_plots

@@ -3,7 +3,8 @@
 import pandas as pd
 import streamlit as st
 
-from core import rolling, settings, ui
+from core import settings, ui
+from core.diagnostics import rolling
 from core.plots import over_time as over_time_plots
 
 

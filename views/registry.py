@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from core import diagnose, jobs, registry, runs, settings, threshold, ui
+from core import jobs, registry, runs, settings, ui
+from core.diagnostics import diagnose, threshold
 from core.plots import registry as registry_plots
 
 CHOICES = ("registry.challenger", "registry.against", "registry.promote_version")  # widgets naming versions

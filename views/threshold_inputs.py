@@ -5,7 +5,8 @@ from typing import NamedTuple
 import pandas as pd
 import streamlit as st
 
-from core import runs, settings, threshold
+from core import runs, settings
+from core.diagnostics import threshold
 
 MODES = ("one constant", "each row's expected value")
 

@@ -3,11 +3,12 @@
 import streamlit as st
 
 import models
-from core import data, jobs, outcome, prepare, runs, settings, sql, ui
-from core.calibration import ece_line, run_note
+from core import data, jobs, outcome, runs, settings, sql, ui
+from core.diagnostics.calibration import ece_line, run_note
 from core.errors import WorkbenchError
 from core.spec import CALIBRATIONS, ENGINES, IMBALANCE, OVERSAMPLING, SEARCH_METRICS, SPLITS, VALIDATIONS, VALUE_FAMILIES, TrainSpec
-from core.validate import first_error
+from core.training import prepare
+from core.training.validate import first_error
 from views import compare_families
 
 

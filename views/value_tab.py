@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core import diagnose, runs, ui
+from core import runs, ui
+from core.diagnostics import diagnose
 from core.plots import value as value_plots
 from core.value import diagnostics as vd
 

@@ -15,8 +15,8 @@ import pandas as pd
 from core import data, settings
 from core.cluster import frame as frames
 from core.cluster.client import cluster_client, scheduler_address
+from core.diagnostics.explain import explanation
 from core.errors import JobError
-from core.explain import explanation
 from models import gbdt
 from models.base import text_levels
 from models.calibrated import calibrate_on_scores, calibrated_scores

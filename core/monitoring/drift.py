@@ -11,15 +11,15 @@ import numpy as np
 import pandas as pd
 
 from core import data
+from core.diagnostics.rolling import _bin_shares, _psi_from_shares, _quantile_cuts
 from core.errors import DataError
-from core.rolling import _bin_shares, _psi_from_shares, _quantile_cuts
 from core.sql import compile_filters, ident, is_numeric
 from models.base import as_float, as_text
 
 if TYPE_CHECKING:
     from core.spec import TrainSpec
 
-BINS = 10  # numeric references are cut at their deciles, as core.rolling.psi cuts scores
+BINS = 10  # numeric references are cut at their deciles, as core.diagnostics.rolling.psi cuts scores
 MAX_LEVELS = 50  # a categorical keeps its most frequent levels; the rest pool into OTHER
 OTHER, UNSEEN, MISSING = "(other)", "(unseen)", "(missing)"
 NAT = np.iinfo(np.int64).min
@@ -150,7 +150,7 @@ def _categorical(name: str, levels: list[str], counts: np.ndarray, rows: int, mi
 
 
 def reference_from_values(name: str, values, kind: str = "numeric") -> FeatureReference:
-    """A reference from values in memory, binned as core.rolling.psi bins them (tests, benchmarks, small data)."""
+    """A reference from values in memory, binned as core.diagnostics.rolling.psi bins them (tests, benchmarks, small data)."""
     column = pd.Series(values)
     rows = len(column)
     if kind == "numeric":
@@ -259,12 +259,12 @@ class DriftCounts:
     def window_drift(self, starts_ns, ends_ns) -> pd.DataFrame:
         """Drift per window [start, end) and feature. Columns: DRIFT_COLUMNS, sorted by start, then psi descending.
 
-        psi is core.rolling's sum of (c - r) * ln(c / r) over the reference's bins or levels, UNSEEN (reference share 0) and
+        psi is core.diagnostics.rolling's sum of (c - r) * ln(c / r) over the reference's bins or levels, UNSEEN (reference share 0) and
         MISSING, shares over all rows, an empty share counting as PSI_EMPTY_SHARE; NaN for a window without rows.
         unseen_share is NaN for numerics and for categoricals whose rare levels were pooled (unseen cannot be told from rare).
         psi_noise = (buckets with a reference share - 1) × (1/rows + 1/reference rows): PSI's expected value without drift.
         Windows sum whole days: a day counts when its start lies in [start, end), exact for the midnight-aligned, whole-day
-        windows core.rolling.windows makes when `origin_ns` is the first day's midnight.
+        windows core.diagnostics.rolling.windows makes when `origin_ns` is the first day's midnight.
         """
         starts, start_values = _as_ns(starts_ns), _stamps(starts_ns)
         ends, end_values = _as_ns(ends_ns), _stamps(ends_ns)

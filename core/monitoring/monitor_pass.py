@@ -12,7 +12,8 @@ import mlflow
 import numpy as np
 import pandas as pd
 
-from core import data, rolling, runs, settings, tracking
+from core import data, runs, settings, tracking
+from core.diagnostics import rolling
 from core.errors import DataError, RegistryError, WorkbenchError
 from core.monitoring import drift as drifts
 from core.monitoring.alerts import Limits, alerts

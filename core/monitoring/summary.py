@@ -19,7 +19,7 @@ class MonitorPass:
 
     run_id: str
     tags: dict
-    windows: pd.DataFrame  # monitor.parquet: core.rolling.COLUMNS + max_feature_psi, top_feature, alerts
+    windows: pd.DataFrame  # monitor.parquet: core.diagnostics.rolling.COLUMNS + max_feature_psi, top_feature, alerts
     drift: pd.DataFrame  # drift.parquet: DriftCounts.window_drift
     histograms: pd.DataFrame  # histograms.parquet: feature, bin, order, reference_share, current_share, period
     alerts: pd.DataFrame  # alerts.parquet: rule, window_start, value, limit, feature, estimated

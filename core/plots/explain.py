@@ -1,4 +1,4 @@
-"""SHAP figures from the frames core.explain returns; layout only."""
+"""SHAP figures from the frames core.diagnostics.explain returns; layout only."""
 
 from __future__ import annotations
 

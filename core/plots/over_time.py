@@ -1,4 +1,4 @@
-"""Metrics over time from the table core.rolling.windows returns; layout only. Each window is drawn at its start."""
+"""Metrics over time from the table core.diagnostics.rolling.windows returns; layout only. Each window is drawn at its start."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Overview figures: ROC and PR curves, cumulative gain, lift by decile; layout only, from core.metrics frames."""
+"""Overview figures: ROC and PR curves, cumulative gain, lift by decile; layout only, from core.diagnostics.metrics frames."""
 
 from __future__ import annotations
 

@@ -6,8 +6,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from core.diagnostics.slice_finder import AUC_TEST, CALIBRATION_TEST
 from core.plots import PERCENT
-from core.slice_finder import AUC_TEST, CALIBRATION_TEST
 
 LABELS = {
     "roc_auc": "ROC AUC",

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from core.diagnostics.threshold import at
 from core.plots import PERCENT
-from core.threshold import at
 
 DRAWN_POINTS = 2000
 METRICS = (("precision", "precision"), ("recall", "recall"), ("f1", "F1"), ("flagged_share", "flagged share"))
@@ -31,7 +31,7 @@ def metrics_by_threshold(table: pd.DataFrame, threshold: float) -> go.Figure:
 def profit_curve(table: pd.DataFrame, threshold: float, x: str = "flagged_share") -> go.Figure:
     """Profit against flagged share (or threshold) from a table with profit, the flag-nothing baseline and the chosen cut marked.
 
-    A value-mode table (core.threshold.with_value_profit) draws its profit as expected profit and its realised profit dashed.
+    A value-mode table (core.diagnostics.threshold.with_value_profit) draws its profit as expected profit and its realised profit dashed.
     """
     if x not in ("flagged_share", "threshold"):
         raise ValueError(f"x={x!r}: draw profit against 'flagged_share' or 'threshold'")

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from core import metrics
-from core.prepare import Prepared
+from core.diagnostics import metrics
 from core.progress import Log
 from core.selection.folds import fold_positions, inner_split, time_ns
 from core.spec import TrainSpec
+from core.training.prepare import Prepared
 from models.calibrated import calibrated_scores
 
 METRICS = ("roc_auc", "pr_auc", "log_loss", "brier", "ece")

@@ -8,8 +8,8 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from core import settings
 from core.errors import DataError
-from core.prepare import Prepared
 from core.spec import TrainSpec
+from core.training.prepare import Prepared
 
 DAY_NS = 86_400 * 10**9
 

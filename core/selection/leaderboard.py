@@ -15,8 +15,8 @@ import pandas as pd
 
 import models
 from core import runs, tracking
+from core.diagnostics.metrics import scores
 from core.errors import DataError, RegistryError, SpecError
-from core.metrics import scores
 from core.selection.paired import RESAMPLES, holdout_tests, t_test_p
 from core.spec import SEARCH_METRICS, TrainSpec
 

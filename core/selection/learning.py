@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from core import metrics
+from core.diagnostics import metrics
 from core.errors import DataError
 
 if TYPE_CHECKING:  # the report reads curves without loading the training stack (scikit-learn, DuckDB)
-    from core.prepare import Prepared
     from core.progress import Log
     from core.spec import TrainSpec
+    from core.training.prepare import Prepared
 
 FRACTIONS = tuple(float(f) for f in np.round(np.geomspace(0.1, 1.0, 5), 3))
 METRICS = ("roc_auc", "pr_auc", "log_loss", "brier", "ece")

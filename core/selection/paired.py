@@ -13,8 +13,8 @@ import numpy as np
 from scipy import stats
 
 from core.compare import bootstrap_draws
+from core.diagnostics.metrics import scores
 from core.errors import DataError
-from core.metrics import scores
 
 RESAMPLES = 1000  # a p-value resolves to 1/1000; ~resamples × test rows Poisson draws in all
 

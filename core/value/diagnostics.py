@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from core.intervals import Z95
+from core.diagnostics.intervals import Z95
 
 RANKINGS = ("expected value", "probability", "random", "perfect")  # value_gain's rankings, in legend order
 DERIVED = ("expected_value", "value_if_converted", "mature")  # prefixes of the value stage's own prediction columns
@@ -216,7 +216,7 @@ def horizon_table(predictions: pd.DataFrame, horizons: list[str]) -> pd.DataFram
     On mature converters with a known value: mean value_if_converted.<h> against the mean actual value
     (mean_predicted, mean_actual, residual = actual − predicted, ratio = predicted / actual). On all mature rows:
     mean expected_value.<h> against the mean actual value with non-converters as 0 (mean_expected, mean_actual_all).
-    A horizon is immature, as core.rolling marks windows, when not all its rows are mature (its value is still
+    A horizon is immature, as core.diagnostics.rolling marks windows, when not all its rows are mature (its value is still
     arriving on the young rows, which are left out; when no row is mature, all are kept); the note says which.
     """
     records = []

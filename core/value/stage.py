@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 
 from core.errors import DataError
-from core.prepare import Prepared
 from core.progress import Log
 from core.spec import TrainSpec
+from core.training.prepare import Prepared
 from core.value.metrics import REGRESSION, regression_table
 from models.value import EXPECTED_VALUE, LogValueRegressor, ValueModel, regressor
 

@@ -13,7 +13,7 @@ from sklearn.model_selection import train_test_split
 from core import train
 from core.cluster import fit as dask_fit
 from core.cluster import frame as frames
-from core.split import split_labels
+from core.training.split import split_labels
 from models.gbdt import GBDTClassifier
 from tests.conftest import DEMO_ARGS
 

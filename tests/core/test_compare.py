@@ -7,9 +7,10 @@ import pandas as pd
 import pytest
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
-from core import compare, metrics, runs
+from core import compare, runs
+from core.diagnostics import metrics
+from core.diagnostics.metrics import EPS
 from core.errors import DataError
-from core.metrics import EPS
 
 # Twelve rows with ties inside each score and across labels.
 Y = np.array([1, 0, 1, 0, 0, 1, 0, 0, 1, 0, 0, 1])

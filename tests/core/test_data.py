@@ -10,8 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from core import data, sqlbox
+from core.diagnostics.intervals import wilson_interval
 from core.errors import DataError
-from core.intervals import wilson_interval
 from tests.conftest import TINY
 
 RATE_COLUMNS = ["rows", "positives", "rate", "rate_lo", "rate_hi"]

@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import monitor, registry, rolling, runs, tracking
+from core import monitor, registry, runs, tracking
+from core.diagnostics import rolling
 from core.monitoring import monitor_pass
 from core.monitoring.alerts import ALERT_COLUMNS
 from core.settings import PROJECT

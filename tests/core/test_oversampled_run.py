@@ -8,11 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import metrics, runs, tracking, train
+from core import runs, tracking, train
+from core.diagnostics import metrics
 from core.errors import SpecError
-from core.prepare import connect_and_prepare
 from core.progress import Log
 from core.spec import TrainSpec
+from core.training.prepare import connect_and_prepare
 from tests.conftest import DEMO_ARGS
 
 

@@ -19,7 +19,8 @@ import pandas as pd
 import pytest
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
-from core import audit, compare, metrics, registry, runs, tracking, train
+from core import audit, compare, registry, runs, tracking, train
+from core.diagnostics import metrics
 from core.errors import GateFailed, RegistryError
 from core.settings import PROJECT
 from core.spec import TrainSpec

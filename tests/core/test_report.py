@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from core import report, runs, threshold
+from core import report, runs
+from core.diagnostics import threshold
 
 
 def test_report_holds_every_number_the_page_shows(train_env, demo_run, tmp_path, capsys):
@@ -56,7 +57,7 @@ def test_an_unknown_run_exits_2_with_one_line(train_env, tmp_path, capsys):
 
 
 def test_a_value_run_reports_deciles_capture_and_regression_metrics(train_env, value_run, tmp_path, capsys):
-    from core import diagnose
+    from core.diagnostics import diagnose
     from core.value import diagnostics as vd
 
     assert report.main(["--run", value_run, "--out", str(tmp_path)]) == 0

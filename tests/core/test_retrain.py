@@ -6,7 +6,8 @@ import time
 import mlflow
 import pandas as pd
 
-from core import jobs, registry, retrain, runs, score, threshold, tracking
+from core import jobs, registry, retrain, runs, score, tracking
+from core.diagnostics import threshold
 
 
 def test_retrain_promotes_when_the_gate_passes_and_keeps_the_champion_when_it_fails(train_env, demo_run, capsys, monkeypatch):

@@ -6,7 +6,8 @@ import mlflow
 import pandas as pd
 import pytest
 
-from core import runs, threshold, tracking
+from core import runs, tracking
+from core.diagnostics import threshold
 from core.errors import RegistryError
 
 

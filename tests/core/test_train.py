@@ -13,7 +13,7 @@ import pytest
 
 from core import data, score, train
 from core.spec import TrainSpec
-from core.split import split_labels
+from core.training.split import split_labels
 from tests.conftest import DEMO_ARGS
 
 FAST = {

@@ -6,9 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.errors import DataError
-from core.plots.threshold import profit_curve
-from core.threshold import (
+from core.diagnostics.threshold import (
     every_cut_loses,
     policy,
     policy_cut,
@@ -19,6 +17,8 @@ from core.threshold import (
     threshold_table,
     with_value_profit,
 )
+from core.errors import DataError
+from core.plots.threshold import profit_curve
 
 # Five rows; B and C tie at 0.6, so the cut at 0.6 flags both.
 #        A     B     C     D     E

@@ -20,7 +20,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 from playwright.sync_api import expect
 
-from core import data, demo, diagnose, jobs, runs, threshold, train
+from core import data, demo, jobs, runs, train
+from core.diagnostics import diagnose, threshold
 from tests.conftest import DEMO_ARGS
 from tests.e2e.conftest import served
 

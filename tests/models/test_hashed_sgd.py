@@ -95,3 +95,10 @@ def test_a_cross_naming_a_column_that_is_not_a_feature_says_which():
     with pytest.raises(SpecError) as refused:
         HashedSGDClassifier(crosses="x*nope").fit(frame, [0, 1, 0, 1])
     assert str(refused.value) == "Cross 'x*nope' names 'nope', which is not a feature of this run; cross two of: x, device."
+
+
+def test_the_calibration_wrapper_keeps_the_module_path_logged_models_pickle():
+    """Registered hashed_sgd models unpickle `core.stream.ScoreCalibrated`; moving the class breaks their loading."""
+    from core.stream import ScoreCalibrated
+
+    assert (ScoreCalibrated.__module__, ScoreCalibrated.__qualname__) == ("core.stream", "ScoreCalibrated")

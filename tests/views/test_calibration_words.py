@@ -2,7 +2,8 @@
 
 from streamlit.testing.v1 import AppTest
 
-from core import calibration, runs, tracking
+from core import runs, tracking
+from core.diagnostics import calibration
 from core.settings import PROJECT
 
 

@@ -6,7 +6,8 @@ import mlflow
 from sklearn.metrics import confusion_matrix, roc_auc_score
 from streamlit.testing.v1 import AppTest
 
-from core import diagnose, explain, runs, settings, slice_finder, threshold
+from core import runs, settings
+from core.diagnostics import diagnose, explain, slice_finder, threshold
 from core.settings import PROJECT
 
 TABS = ["Overview", "Calibration", "Threshold", "Over time", "Segments", "Explain", "Value"]

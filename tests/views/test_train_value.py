@@ -3,9 +3,10 @@
 import yaml
 from streamlit.testing.v1 import AppTest
 
-from core import data, demo, prepare
+from core import data, demo
 from core.settings import PROJECT
 from core.spec import TrainSpec
+from core.training import prepare
 
 EXCLUDE = "train.exclude.demo.converted"
 

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import diagnose, runs
+from core import runs
+from core.diagnostics import diagnose
 from core.settings import PROJECT
 from core.value import diagnostics as vd
 from views.value_tab import HOW_TO_ADD

@@ -4,7 +4,8 @@ import mlflow
 import numpy as np
 from streamlit.testing.v1 import AppTest
 
-from core import runs, threshold
+from core import runs
+from core.diagnostics import threshold
 from core.settings import PROJECT
 from views.threshold_inputs import MODES
 

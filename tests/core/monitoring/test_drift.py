@@ -8,6 +8,7 @@ import pyarrow as pa
 import pytest
 
 from core import data
+from core.diagnostics.rolling import PSI_EMPTY_SHARE, psi
 from core.errors import DataError
 from core.monitoring.drift import (
     DRIFT_COLUMNS,
@@ -22,7 +23,6 @@ from core.monitoring.drift import (
     reference_profile,
     references_from_frame,
 )
-from core.rolling import PSI_EMPTY_SHARE, psi
 from core.spec import TrainSpec
 
 DAY = 86_400 * 10**9

@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.intervals import wilson_interval
+from core.diagnostics.intervals import wilson_interval
+from core.diagnostics.rolling import COLUMNS, windows
 from core.monitoring.alerts import ALERT_COLUMNS
 from core.monitoring.monitor_pass import MONITOR_COLUMNS, alert_records, model_uri, window_table
 from core.monitoring.passes import alerts_tag
-from core.rolling import COLUMNS, windows
 
 T0 = pd.Timestamp("2026-10-05")
 

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from core.diagnostics.rolling import COLUMNS
 from core.plots import monitor as plots
-from core.rolling import COLUMNS
 
 T0 = pd.Timestamp("2026-10-05")
 DAY = pd.Timedelta(days=1)

@@ -13,11 +13,11 @@ from sklearn.model_selection import cross_validate as sk_cross_validate
 
 import models
 from core import demo, settings, train
-from core.prepare import connect_and_prepare
 from core.progress import Log
 from core.selection.cv import cross_validate, cv_summary, fold_fit, needs_stop_rows
 from core.selection.folds import fold_positions, inner_split
 from core.spec import TrainSpec, Validation
+from core.training.prepare import connect_and_prepare
 from models.calibrated import calibrated_scores
 from tests.conftest import DEMO_ARGS
 

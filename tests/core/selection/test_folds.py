@@ -5,9 +5,9 @@ import pandas as pd
 import pytest
 
 from core.errors import DataError
-from core.prepare import Prepared
 from core.selection.folds import fold_positions, inner_split
 from core.spec import TrainSpec
+from core.training.prepare import Prepared
 
 DAY = pd.Timedelta(days=1)
 

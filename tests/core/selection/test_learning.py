@@ -10,12 +10,13 @@ import pandas as pd
 import pytest
 
 import models
-from core import data, metrics, report, train
-from core.prepare import prepare
+from core import data, report, train
+from core.diagnostics import metrics
 from core.progress import Log
 from core.selection import learning
 from core.selection.learning import FRACTIONS, learning_curve, learning_summary, learning_verdict, still_rising
 from core.spec import TrainSpec
+from core.training.prepare import prepare
 from tests.conftest import DEMO_ARGS
 
 EXCLUDED = {"exclude": ["revenue", "true_p", "true_value", "revenue_d1", "revenue_d7", "revenue_d30", "user_id"]}

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import diagnose
-from core.intervals import Z95
+from core.diagnostics import diagnose
+from core.diagnostics.intervals import Z95
 from core.plots import value as value_plots
 from core.value import diagnostics as vd
 

@@ -10,13 +10,13 @@ import numpy as np
 import pandas as pd
 
 from core import data, demo
+from core.diagnostics.explain import ROW_KEY
 from core.errors import DataError, SpecError
-from core.explain import ROW_KEY
 from core.progress import Log
 from core.spec import TrainSpec
-from core.split import split_labels
 from core.sql import is_nested, is_numeric, is_temporal
-from core.validate import dropped, validate
+from core.training.split import split_labels
+from core.training.validate import dropped, validate
 
 SEGMENT_MAX_LEVELS = 50
 # Names the run's files give their own columns: `row` keys predictions and SHAP rows, the others are prediction columns.

@@ -3,9 +3,9 @@ import pandas as pd
 import pytest
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, precision_recall_curve, roc_auc_score, roc_curve
 
+from core.diagnostics.intervals import wilson_interval
+from core.diagnostics.metrics import HEADLINE, curves, ece, gain_lift, headline, scores
 from core.errors import DataError
-from core.intervals import wilson_interval
-from core.metrics import HEADLINE, curves, ece, gain_lift, headline, scores
 from core.plots import overview
 
 

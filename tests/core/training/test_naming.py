@@ -1,7 +1,7 @@
 """Run names: family, dataset and segment, short, and a retrain says so."""
 
-from core.naming import run_name, segment_text
 from core.spec import TrainSpec
+from core.training.naming import run_name, segment_text
 
 
 def spec(*filters, family="gbdt"):

@@ -5,8 +5,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import confusion_matrix, f1_score, precision_recall_curve, precision_score, recall_score
 
-from core.plots.threshold import DRAWN_POINTS, confusion_heatmap, metrics_by_threshold, profit_curve
-from core.threshold import (
+from core.diagnostics.threshold import (
     at,
     confusion,
     every_cut_loses,
@@ -21,6 +20,7 @@ from core.threshold import (
     valued_frame,
     with_profit,
 )
+from core.plots.threshold import DRAWN_POINTS, confusion_heatmap, metrics_by_threshold, profit_curve
 
 NAN = float("nan")
 

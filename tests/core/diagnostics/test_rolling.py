@@ -5,11 +5,11 @@ import pandas as pd
 import pytest
 from sklearn.metrics import average_precision_score, precision_score, recall_score, roc_auc_score
 
+from core.diagnostics.intervals import Z95, wilson_interval
+from core.diagnostics.metrics import ece
+from core.diagnostics.rolling import COLUMNS, PSI_EMPTY_SHARE, psi, span_note, windows
 from core.errors import DataError
-from core.intervals import Z95, wilson_interval
-from core.metrics import ece
 from core.plots.over_time import metric_over_time, psi_over_time
-from core.rolling import COLUMNS, PSI_EMPTY_SHARE, psi, span_note, windows
 
 DAY = pd.Timedelta(days=1)
 T0 = pd.Timestamp("2026-01-05")  # a Monday at midnight

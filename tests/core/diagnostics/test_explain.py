@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import explain
+from core.diagnostics import explain
 from core.errors import DataError
 from core.plots import explain as figures
 
@@ -207,7 +207,7 @@ def test_figures_build_with_the_expected_traces(shap):
 
 
 def test_lightgbm_waterfall_ends_at_the_models_raw_log_odds():
-    from core.explain import explanation
+    from core.diagnostics.explain import explanation
     from models.gbdt import GBDTClassifier
 
     rng = np.random.default_rng(0)

@@ -12,14 +12,15 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 
-from core import data, jobs, metrics, settings
-from core.explain import ROW_KEY, explanation
-from core.metrics import HEADLINE
-from core.prepare import Prepared
+from core import data, jobs, settings
+from core.diagnostics import metrics
+from core.diagnostics.explain import ROW_KEY, explanation
+from core.diagnostics.metrics import HEADLINE
 from core.progress import Log
 from core.selection.importance import feature_importance
 from core.signature import INPUT_TYPES, model_signature
 from core.spec import TrainSpec
+from core.training.prepare import Prepared
 from core.value.stage import maturity, metric_values, value_columns, value_metrics, value_model
 from models.calibrated import calibrated_scores
 

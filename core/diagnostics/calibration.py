@@ -1,7 +1,7 @@
 """Calibration diagnostics: reliability tables, ECE from a table, raw vs calibrated scores, calibration by group.
 
 Binning: the reliability chart on the page uses 10 equal-mass bins ("quantile": every point rests on the same number
-of rows), while the ECE that training logs and the headline shows uses 10 equal-width bins, as core.metrics.ece does.
+of rows), while the ECE that training logs and the headline shows uses 10 equal-width bins, as core.diagnostics.metrics.ece does.
 compare() reports both, each named with its binning, so the two are never confused.
 """
 
@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from core.diagnostics.intervals import wilson_interval, with_wilson_interval
+from core.diagnostics.metrics import EPS, binary_arrays
 from core.errors import DataError
-from core.intervals import wilson_interval, with_wilson_interval
-from core.metrics import EPS, binary_arrays
 from core.spec import OVERSAMPLING
 
 STRATEGIES = {"quantile": "equal-mass", "uniform": "equal-width"}
@@ -23,7 +23,7 @@ def reliability(y, score, bins: int = 10, strategy: str = "quantile") -> pd.Data
     """Observed rate against mean score per score bin. Columns: bin, lo, hi, n, mean_score, rate, rate_lo, rate_hi.
 
     "uniform": `bins` equal-width bins on [0, 1], lo <= score < hi (the last bin holds 1.0), the same arithmetic as
-    core.metrics.ece; empty bins are kept with n = 0 and NaNs. "quantile": equal-mass bins whose lower edges are the
+    core.diagnostics.metrics.ece; empty bins are kept with n = 0 and NaNs. "quantile": equal-mass bins whose lower edges are the
     scores at ranks floor(i * rows / bins), i = 0 .. bins - 1, of the sorted scores, deduplicated; each bin holds
     lo <= score < hi and the last one lo <= score <= the maximum. A block of tied scores is never split: it goes whole
     to the bin its value starts (a large tie block at the top is a bin [max, max] of its own), so under heavy ties
@@ -77,7 +77,7 @@ def compare(y, score_raw, score, bins: int = 10, strategy: str = "quantile") -> 
 
     Rows: ECE with the chosen binning (named in the metric, e.g. "ECE (10 equal-mass bins)"), ECE over 10 equal-width
     bins (the logged ECE; left out when it is the same row), brier, log_loss (scores clipped to [1e-15, 1 - 1e-15] as
-    core.metrics.scores does), mean_score, base_rate.
+    core.diagnostics.metrics.scores does), mean_score, base_rate.
     """
     y, raw = binary_arrays(y, score_raw)
     _, calibrated = binary_arrays(y, score)

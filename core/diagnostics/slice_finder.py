@@ -1,6 +1,6 @@
 """The slice finder: one column value, or a pair of values of two columns, where the model does worse than on the rest.
 
-Takes the run's predictions (`y` 0/1, `score`, segment columns) as core.slices does: one sort by score, then grouped
+Takes the run's predictions (`y` 0/1, `score`, segment columns) as core.diagnostics.slices does: one sort by score, then grouped
 counts and a Mann–Whitney count per group, so hundreds of slices over a million rows take about a second.
 """
 
@@ -12,8 +12,8 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 
-from core.metrics import EPS
-from core.slices import benjamini_hochberg, hanley_mcneil_se, labels_and_scores, narrowest, segment_codes, two_sided_p
+from core.diagnostics.metrics import EPS
+from core.diagnostics.slices import benjamini_hochberg, hanley_mcneil_se, labels_and_scores, narrowest, segment_codes, two_sided_p
 from core.sql import Filter, describe_filter
 
 RARE = object()  # the bin of a column's values too rare to form a slice

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from core.diagnostics.intervals import wilson_interval
 from core.errors import DataError
-from core.intervals import wilson_interval
 
 EPS = 1e-15
 

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from core.errors import DataError
-from core.split import split_labels
+from core.training.split import split_labels
 
 
 def test_temporal_split_keeps_time_order_and_ties_together():

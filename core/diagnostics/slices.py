@@ -1,5 +1,5 @@
 """Where the model does worse: metrics per segment and parity of decisions across groups (the slice finder is
-core.slice_finder, built on the helpers here).
+core.diagnostics.slice_finder, built on the helpers here).
 
 Both take the run's predictions (`y` 0/1, `score` calibrated probability, segment columns) and work
 on whole columns at once: one sort by score, then grouped counts, so a million rows take well under a second.
@@ -12,9 +12,9 @@ import math
 import numpy as np
 import pandas as pd
 
+from core.diagnostics.intervals import MISSING, Z95, wilson_interval
+from core.diagnostics.metrics import EPS
 from core.errors import DataError
-from core.intervals import MISSING, Z95, wilson_interval
-from core.metrics import EPS
 
 # Which direction of each per-segment metric is worse.
 METRICS = {
@@ -155,7 +155,7 @@ def segment_metrics(frame: pd.DataFrame, column: str, metric: str = "roc_auc", b
     base_rate, base_rate_lo, base_rate_hi, mean_score, roc_auc, roc_auc_lo, roc_auc_hi, pr_auc, log_loss,
     brier, ece, calibration_ratio, calibration_ratio_lo, calibration_ratio_hi, note.
 
-    Scores are clipped to [1e-15, 1 - 1e-15] as in core.metrics.scores; missing values form the segment
+    Scores are clipped to [1e-15, 1 - 1e-15] as in core.diagnostics.metrics.scores; missing values form the segment
     "(missing)". Intervals are 95%: Wilson for the base rate, Hanley–McNeil standard error for ROC AUC,
     and mean_score over the Wilson bounds of the base rate for calibration_ratio (mean_score / base_rate).
     """

@@ -5,13 +5,13 @@ import pandas as pd
 import pytest
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
-from core import slice_finder
+from core.diagnostics import slice_finder
+from core.diagnostics.intervals import Z95, wilson_interval
+from core.diagnostics.metrics import EPS, ece
+from core.diagnostics.slice_finder import SLICE_COLUMNS, find_slices
+from core.diagnostics.slices import METRICS, benjamini_hochberg, parity, segment_metrics
 from core.errors import DataError
-from core.intervals import Z95, wilson_interval
-from core.metrics import EPS, ece
 from core.plots.segments import NOT_SIGNIFICANT, SIGNIFICANT, parity_bars, segment_metric_bars, slice_bars
-from core.slice_finder import SLICE_COLUMNS, find_slices
-from core.slices import METRICS, benjamini_hochberg, parity, segment_metrics
 
 
 def predictions(n: int, seed: int = 0, decimals: int | None = 2) -> pd.DataFrame:
@@ -53,7 +53,7 @@ def test_segment_metrics_equal_scikit_learn_per_segment():
     for row in table.itertuples():
         part = frame[frame["country"].isna()] if row.segment == "(missing)" else frame[frame["country"] == row.segment]
         y, raw = part["y"].to_numpy(), part["score"].to_numpy()
-        s = np.clip(raw, EPS, 1 - EPS)  # as core.metrics.scores
+        s = np.clip(raw, EPS, 1 - EPS)  # as core.diagnostics.metrics.scores
         n1, n0 = y.sum(), len(y) - y.sum()
         assert (row.rows, row.positives, row.note) == (len(y), n1, "")
         assert row.roc_auc == pytest.approx(roc_auc_score(y, s), abs=1e-9)

@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from core import calibration
-from core.calibration import OFF_ECE, calibration_note, compare_note, ece_line, run_note
+from core.diagnostics import calibration
+from core.diagnostics.calibration import OFF_ECE, calibration_note, compare_note, ece_line, run_note
 
 OVERSAMPLED = " Oversampling the training rows distorts the model's own probabilities."
 

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import calibration, diagnose, rolling, slice_finder, slices, threshold
+from core.diagnostics import calibration, diagnose, rolling, slice_finder, slices, threshold
 
 
 @pytest.fixture(scope="module")

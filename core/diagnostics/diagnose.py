@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from core import calibration, explain, metrics, rolling, slice_finder, slices, threshold
+from core.diagnostics import calibration, explain, metrics, rolling, slice_finder, slices, threshold
 
 FIXED = ("row", "y", "score", "score_raw", "time")
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from core.diagnostics.intervals import Z95, wilson_interval
+from core.diagnostics.metrics import ece
 from core.errors import DataError
-from core.intervals import Z95, wilson_interval
-from core.metrics import ece
 
 COLUMNS = [
     "start", "end", "rows", "positives", "base_rate", "base_rate_lo", "base_rate_hi", "mean_score",
@@ -59,7 +59,7 @@ def windows(
     Times with a zone are windowed by wall-clock time in that zone; start and end keep the zone.
 
     base_rate has a Wilson 95% interval; roc_auc (equal to scikit-learn's) a 95% interval from the Hanley–McNeil standard
-    error (a closed form, no resampling); pr_auc is average precision; ece is core.metrics.ece; calibration_ratio is
+    error (a closed form, no resampling); pr_auc is average precision; ece is core.diagnostics.metrics.ece; calibration_ratio is
     mean_score / base_rate with the interval mean_score / base_rate_hi .. mean_score / base_rate_lo; psi compares each window's
     scores with the first window's (see `psi`), or with `reference_scores` when given (the monitor passes the model's own test
     scores); precision and recall flag score >= threshold.

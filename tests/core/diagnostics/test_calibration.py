@@ -3,10 +3,10 @@ import pandas as pd
 import pytest
 from sklearn.metrics import brier_score_loss, log_loss
 
-from core import calibration
+from core.diagnostics import calibration
+from core.diagnostics.intervals import wilson_interval
+from core.diagnostics.metrics import ece
 from core.errors import DataError
-from core.intervals import wilson_interval
-from core.metrics import ece
 from core.plots import calibration as plots
 
 COLUMNS = ["bin", "lo", "hi", "n", "mean_score", "rate", "rate_lo", "rate_hi"]

@@ -7,7 +7,7 @@ import optuna
 
 import models
 from core import train
-from core.search import space
+from core.training.search import space
 from tests.conftest import DEMO_ARGS
 
 

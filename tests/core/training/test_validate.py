@@ -2,8 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.prepare import suggested_exclusions
-from core.validate import dropped, first_error, single_feature_auc, validate
+from core.training.prepare import suggested_exclusions
+from core.training.validate import dropped, first_error, single_feature_auc, validate
 
 
 def frame_and_target(n=2000):

@@ -6,7 +6,7 @@ import mlflow
 import optuna
 
 import models
-from core import metrics
+from core.diagnostics import metrics
 
 # The LightGBM metric reported while boosting, so the pruner can stop a trial early.
 LGB_METRIC = {"roc_auc": "auc", "pr_auc": "average_precision", "log_loss": "binary_logloss"}

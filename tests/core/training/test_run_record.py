@@ -1,8 +1,8 @@
 """What a run records: the number of test rows each family explains."""
 
 import models
-from core import run_record
 from core.spec import TrainSpec
+from core.training import run_record
 
 
 def test_a_forest_explains_at_most_its_cap_and_other_families_the_setting(monkeypatch):

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 from scipy.stats import binomtest
 
-from core.intervals import Z95, segment_table, wilson_interval, with_wilson_interval
+from core.diagnostics.intervals import Z95, segment_table, wilson_interval, with_wilson_interval
 
 
 def test_zero_successes_has_the_closed_form_upper_bound():

@@ -1,0 +1,1 @@
+"""What Diagnostics shows, computed from a run's predictions: metrics, calibration, thresholds, windows, segments, SHAP."""
