@@ -8,6 +8,14 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 PERCENT = ".1%"
+BAND_FILL = "rgba(31,119,180,0.2)"
+
+
+def interval_band(fig: go.Figure, x, lo, hi, name: str = "95% interval", fillcolor: str = BAND_FILL, **where) -> go.Figure:
+    """Shades lo..hi along x: an invisible upper line, then the lower one filled up to it (`where`: row/col/secondary_y)."""
+    edge = dict(mode="lines", line=dict(width=0), hoverinfo="skip")
+    fig.add_scatter(x=x, y=hi, showlegend=False, name=f"{name} (upper)", **edge, **where)
+    return fig.add_scatter(x=x, y=lo, fill="tonexty", fillcolor=fillcolor, name=name, **edge, **where)
 
 
 def rate_bars(frame: pd.DataFrame, title: str) -> go.Figure:
@@ -55,20 +63,7 @@ def rate_over_time(frame: pd.DataFrame, title: str) -> go.Figure:
     """Rate per period with its 95% band, and row volume as bars on a second axis."""
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     fig.add_bar(x=frame["period"], y=frame["rows"], name="rows", marker_color="rgba(150,150,150,0.35)", secondary_y=True)
-    fig.add_scatter(
-        x=frame["period"], y=frame["rate_hi"], mode="lines", line=dict(width=0), showlegend=False, hoverinfo="skip", secondary_y=False
-    )
-    fig.add_scatter(
-        x=frame["period"],
-        y=frame["rate_lo"],
-        mode="lines",
-        line=dict(width=0),
-        fill="tonexty",
-        fillcolor="rgba(31,119,180,0.2)",
-        name="95% interval",
-        hoverinfo="skip",
-        secondary_y=False,
-    )
+    interval_band(fig, frame["period"], frame["rate_lo"], frame["rate_hi"], secondary_y=False)
     fig.add_scatter(
         x=frame["period"], y=frame["rate"], mode="lines+markers", name="rate", line=dict(color="rgb(31,119,180)"), secondary_y=False
     )

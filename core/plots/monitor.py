@@ -10,7 +10,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from core.plots import PERCENT
+from core.plots import PERCENT, interval_band
 
 LINE = "rgb(31,119,180)"
 ESTIMATE = "rgb(255,127,14)"
@@ -53,27 +53,14 @@ def roc_auc_timeline(windows: pd.DataFrame, alerts: pd.DataFrame, floor: float) 
     mature = windows["mature"].astype(bool)
     realised = windows["roc_auc"].where(mature)
     fig = go.Figure()
-    fig.add_scatter(
-        x=windows["start"], y=windows["roc_auc_hi"].where(mature), mode="lines", line=dict(width=0), showlegend=False,
-        hoverinfo="skip", name="upper",
-    )  # fmt: skip
-    fig.add_scatter(
-        x=windows["start"], y=windows["roc_auc_lo"].where(mature), mode="lines", line=dict(width=0), fill="tonexty",
-        fillcolor="rgba(31,119,180,0.2)", name="95% interval", hoverinfo="skip",
-    )  # fmt: skip
+    interval_band(fig, windows["start"], windows["roc_auc_lo"].where(mature), windows["roc_auc_hi"].where(mature))
     fig.add_scatter(
         x=windows["start"], y=realised, mode="lines+markers", name="realised (labels mature)", line=dict(color=LINE),
         marker=dict(symbol=_hollow_when_few(windows), size=8, color=LINE), hovertemplate="realised ROC AUC %{y:.4f}<extra></extra>",
     )  # fmt: skip
     if {"est_roc_auc_lo", "est_roc_auc_hi"} <= set(windows.columns):  # a pass that logged the estimate's interval
-        fig.add_scatter(
-            x=windows["start"], y=windows["est_roc_auc_hi"], mode="lines", line=dict(width=0), showlegend=False, hoverinfo="skip",
-            name="estimate upper",
-        )  # fmt: skip
-        fig.add_scatter(
-            x=windows["start"], y=windows["est_roc_auc_lo"], mode="lines", line=dict(width=0), fill="tonexty",
-            fillcolor="rgba(255,127,14,0.15)", name="estimate's 95% interval", hoverinfo="skip",
-        )  # fmt: skip
+        band = windows["est_roc_auc_lo"], windows["est_roc_auc_hi"]
+        interval_band(fig, windows["start"], *band, name="estimate's 95% interval", fillcolor="rgba(255,127,14,0.15)")
     fig.add_scatter(
         x=windows["start"], y=windows["est_roc_auc"], mode="lines+markers", name="estimated from scores (CBPE)",
         line=dict(color=ESTIMATE, dash="dash"), marker=dict(color=ESTIMATE, size=6),
@@ -98,14 +85,7 @@ def calibration_timeline(windows: pd.DataFrame, alerts: pd.DataFrame, band: tupl
     fig = go.Figure()
     fig.add_hrect(y0=band[0], y1=band[1], fillcolor="rgba(44,160,44,0.12)", line_width=0)
     fig.add_hline(y=1.0, line_dash="dot", line_color="grey", line_width=1)
-    fig.add_scatter(
-        x=windows["start"], y=windows["calibration_ratio_hi"].where(mature), mode="lines", line=dict(width=0), showlegend=False,
-        hoverinfo="skip", name="upper",
-    )  # fmt: skip
-    fig.add_scatter(
-        x=windows["start"], y=windows["calibration_ratio_lo"].where(mature), mode="lines", line=dict(width=0), fill="tonexty",
-        fillcolor="rgba(31,119,180,0.2)", name="95% interval", hoverinfo="skip",
-    )  # fmt: skip
+    interval_band(fig, windows["start"], windows["calibration_ratio_lo"].where(mature), windows["calibration_ratio_hi"].where(mature))
     fig.add_scatter(
         x=windows["start"], y=windows["calibration_ratio"].where(mature), mode="lines+markers", name="calibration ratio",
         line=dict(color=LINE), marker=dict(symbol=_hollow_when_few(windows), size=8, color=LINE),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-from core.plots import PERCENT
+from core.plots import PERCENT, interval_band
 
 BANDS = {
     "base_rate": ("base_rate_lo", "base_rate_hi"),
@@ -35,10 +35,7 @@ def metric_over_time(table: pd.DataFrame, metric: str) -> go.Figure:
     fig = go.Figure()
     if metric in BANDS:
         lo, hi = BANDS[metric]
-        fig.add_scatter(x=x, y=table[hi], mode="lines", line=dict(width=0), showlegend=False, hoverinfo="skip", name="upper")
-        fig.add_scatter(
-            x=x, y=table[lo], mode="lines", line=dict(width=0), fill="tonexty", fillcolor="rgba(31,119,180,0.2)", name="95% interval", hoverinfo="skip"
-        )  # fmt: skip
+        interval_band(fig, x, table[lo], table[hi])
     fig.add_scatter(
         x=x,
         y=table[metric],

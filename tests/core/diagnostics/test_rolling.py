@@ -373,7 +373,7 @@ def drawn_table():
 
 def test_metric_over_time_draws_band_realised_estimate_and_drift(drawn_table):
     fig = metric_over_time(drawn_table, "roc_auc")
-    assert [trace.name for trace in fig.data] == ["upper", "95% interval", "roc_auc", "estimated (labels immature)", "drift"]
+    assert [trace.name for trace in fig.data] == ["95% interval (upper)", "95% interval", "roc_auc", "estimated (labels immature)", "drift"]
     upper, band, realised, estimate, drift = fig.data
     assert list(upper.y) == list(drawn_table["roc_auc_hi"]) and band.fill == "tonexty"
     assert list(realised.x) == list(drawn_table["start"])
@@ -391,7 +391,7 @@ def test_metric_without_band_or_estimate_draws_one_line(drawn_table):
     fig = metric_over_time(drawn_table.assign(drift=False, mature=True), "pr_auc")
     assert [trace.name for trace in fig.data] == ["pr_auc"]
     ratio = metric_over_time(drawn_table, "calibration_ratio")
-    assert [trace.name for trace in ratio.data] == ["upper", "95% interval", "calibration_ratio", "drift"]
+    assert [trace.name for trace in ratio.data] == ["95% interval (upper)", "95% interval", "calibration_ratio", "drift"]
     assert sorted(shape.y0 for shape in ratio.layout.shapes if shape.type == "line") == [0.8, 1.0, 1.25]
     with pytest.raises(ValueError, match="not a column"):
         metric_over_time(drawn_table, "f1")

@@ -65,7 +65,13 @@ def test_score_timeline_draws_mean_score_psi_limit_and_the_alerts_of_its_rule(wi
 
 def test_roc_auc_timeline_shows_realised_only_where_mature_and_the_estimate_dashed_everywhere(windows, alerts):
     fig = plots.roc_auc_timeline(windows.drop(columns=["est_roc_auc_lo", "est_roc_auc_hi"], errors="ignore"), alerts, 0.6)
-    assert [t.name for t in fig.data] == ["upper", "95% interval", "realised (labels mature)", "estimated from scores (CBPE)", "alert"]
+    assert [t.name for t in fig.data] == [
+        "95% interval (upper)",
+        "95% interval",
+        "realised (labels mature)",
+        "estimated from scores (CBPE)",
+        "alert",
+    ]
     upper, band, realised, estimate, marks = fig.data
     assert list(realised.y[:2]) == [0.80, 0.78] and all(np.isnan(realised.y[2:]))
     assert list(upper.y[:2]) == pytest.approx([0.85, 0.83]) and band.fill == "tonexty" and all(np.isnan(band.y[2:]))
@@ -77,7 +83,7 @@ def test_roc_auc_timeline_shows_realised_only_where_mature_and_the_estimate_dash
 
 def test_calibration_timeline_shades_the_band_and_draws_immature_ratios_faint(windows, alerts):
     fig = plots.calibration_timeline(windows, alerts.iloc[:0], (0.8, 1.25))
-    assert [t.name for t in fig.data] == ["upper", "95% interval", "calibration ratio", "labels immature"]
+    assert [t.name for t in fig.data] == ["95% interval (upper)", "95% interval", "calibration ratio", "labels immature"]
     assert list(fig.data[2].y[:2]) == [1.0, 1.1] and all(np.isnan(fig.data[2].y[2:]))
     assert all(np.isnan(fig.data[3].y[:2])) and list(fig.data[3].y[2:]) == [1.5, 3.0]
     band = [s for s in fig.layout.shapes if s.type == "rect" and s.y0 is not None and s.y0 == 0.8]
@@ -134,7 +140,7 @@ def test_roc_auc_timeline_draws_the_estimates_band_when_the_pass_has_one(windows
     banded = windows.assign(est_roc_auc_lo=windows["est_roc_auc"] - 0.02, est_roc_auc_hi=windows["est_roc_auc"] + 0.02)
     fig = plots.roc_auc_timeline(banded, alerts.iloc[:0], 0.6)
     assert [t.name for t in fig.data] == [
-        "upper", "95% interval", "realised (labels mature)", "estimate upper", "estimate's 95% interval", "estimated from scores (CBPE)",
+        "95% interval (upper)", "95% interval", "realised (labels mature)", "estimate's 95% interval (upper)", "estimate's 95% interval", "estimated from scores (CBPE)",
     ]  # fmt: skip
     band = next(t for t in fig.data if t.name == "estimate's 95% interval")
     assert list(band.y) == pytest.approx([0.77, 0.77, 0.74, 0.72]) and band.fill == "tonexty"
