@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from playwright.sync_api import expect
 
-from core import jobs, registry
+from core import jobs, registry, runs
 from core.monitoring import monitor_pass, summary
 from tests.e2e.conftest import served
 
@@ -25,7 +25,8 @@ def test_from_a_promoted_model_to_an_alert_and_retrain(demo_root, store, demo_ru
         monkeypatch.setenv(name, value)
     version = registry.register(demo_run, MODEL)
     registry.promote(MODEL, version, "champion to monitor")
-    result = monitor_pass.monitor(MODEL, "champion", "demo", "event_time", log=monitor_pass.Log(io.StringIO()))
+    since = summary.first_unfitted_day(runs.predictions(demo_run))  # the page's default Since: the model's test days
+    result = monitor_pass.monitor(MODEL, "champion", "demo", "event_time", since=since, log=monitor_pass.Log(io.StringIO()))
     assert result["alerts"], "the low limit fires on the small demo"
     headline = summary.headline(summary.load(result["run_id"]).alerts)
 
