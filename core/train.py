@@ -12,6 +12,7 @@ Exit 0 on success, 2 with a one-line message for bad input.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import json
 import logging
@@ -166,6 +167,9 @@ def train(
             elif on_dask:
                 from core.cluster.fit import fit_dask  # dask and distributed load only for dask runs
 
+                # The checks' sample (up to 200,000 rows) is not read again on the cluster: the fit takes only its
+                # column types, so the driver need not hold it (nor the finished read holding it) through the fit.
+                reading, prep = None, dataclasses.replace(prep, frame=prep.frame.head(5).copy())
                 scores, predictions, importance, shap_frame, final, example, rows = fit_dask(con, spec, params, prep, log, scheduler)
                 record.log_fingerprint(record.fingerprint(con, spec, prep, sum(rows.values())), folder)
                 result = record.log_results(

@@ -28,6 +28,8 @@ def cluster_client(scheduler: str | None = None) -> Iterator:
         # One thread per worker: LightGBM and the partition work already use a core each (2 jobs × 2 threads on
         # 2 cores oversubscribe badly). No dashboard: it needs a free port and bokeh. Workers' own logs stay quiet:
         # a failed task reaches the driver as its exception, which the CLI turns into one line.
+        # direct_to_workers: results come straight from the workers; by default they pass through the scheduler,
+        # which a LocalCluster runs inside this process, so gathered scores were held twice in the driver's memory.
         with (
             LocalCluster(
                 n_workers=settings.get("dask_workers"),
@@ -36,7 +38,7 @@ def cluster_client(scheduler: str | None = None) -> Iterator:
                 dashboard_address=None,
                 silence_logs=logging.CRITICAL,
             ) as cluster,
-            Client(cluster) as client,
+            Client(cluster, direct_to_workers=True) as client,
         ):
             yield client
         return

@@ -210,7 +210,8 @@ def fit_dask(con, spec, params: dict, prep, log, scheduler: str | None = None) -
             test_rows.map_partitions(scored, shipped, prep.features, keep, meta=meta),
             test_rows.map_partitions(_sampled, share, spec.seed, meta=test_rows._meta)[[frames.ROW, *prep.features]],
         )
-    test_scores = test_scores.sort_values(frames.ROW)
+    if not test_scores[frames.ROW].is_monotonic_increasing:  # partitions come back in key order: no sorted copy then
+        test_scores = test_scores.sort_values(frames.ROW)
     valid_raw, valid_y = valid_scores["score_raw"].to_numpy(), valid_scores["y"].to_numpy()
     test_raw = test_scores["score_raw"].to_numpy()
     final = model
