@@ -11,7 +11,7 @@ import duckdb
 import pandas as pd
 import streamlit as st
 
-from core import catalog, data, runs, settings, sqlbox, upload
+from core import catalog, data, jobs, runs, settings, sqlbox, upload
 from core.diagnostics import diagnose, explain
 from core.errors import WorkbenchError
 
@@ -78,6 +78,15 @@ def or_stop(fn: Callable, *args, **kwargs):
     except WorkbenchError as err:
         st.error(str(err))
         st.stop()
+
+
+def watched_job(key: str) -> tuple[str, pd.Series] | None:
+    """The run id the session holds under `key` and its job-board row, or None (nothing launched, or not listed yet)."""
+    run_id = st.session_state.get(key)
+    if not run_id:
+        return None
+    board = or_stop(jobs.list_jobs).set_index("run_id")
+    return (run_id, board.loc[run_id]) if run_id in board.index else None
 
 
 def run_sql(query: str, dataset: str | None = None, filters: tuple = ()) -> pd.DataFrame:

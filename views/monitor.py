@@ -65,13 +65,10 @@ with ui.shown_errors():
 @st.fragment(run_every=2)
 def pass_job():
     """The launched pass's progress and log while it runs; when it ends, the page redraws on its results."""
-    run_id = st.session_state.get("monitor.job")
-    if not run_id:
+    watched = ui.watched_job("monitor.job")
+    if watched is None:
         return
-    board = ui.or_stop(jobs.list_jobs).set_index("run_id")
-    if run_id not in board.index:
-        return
-    row = board.loc[run_id]
+    run_id, row = watched
     if row["status"] in ENDED and st.session_state.get("monitor.job_seen") != run_id:
         st.session_state["monitor.job_seen"] = run_id
         if row["status"] == "FINISHED":
@@ -203,13 +200,11 @@ if registry_col.button(f"{model} in the Registry", key="monitor.to_registry"):
 
 @st.fragment(run_every=2)
 def retrain_job():
-    run_id = st.session_state.get("monitor.retrain_run")
-    if not run_id:
+    watched = ui.watched_job("monitor.retrain_run")
+    if watched is None:
         return
-    board = ui.or_stop(jobs.list_jobs).set_index("run_id")
-    if run_id not in board.index:
-        return
-    row, tags = board.loc[run_id], runs.run_tags(run_id)
+    run_id, row = watched
+    tags = runs.run_tags(run_id)
     ended = "wb.retrain.promoted" in tags or row["status"] in ENDED
     if ended and st.session_state.get("monitor.retrain_seen") != run_id:  # a new champion: the version picker changes
         st.session_state["monitor.retrain_seen"] = run_id

@@ -150,13 +150,11 @@ with ui.shown_errors():
 
 @st.fragment(run_every=2)
 def retrain_status():
-    run_id = st.session_state.get("registry.retrain_run")
-    if not run_id:
+    watched = ui.watched_job("registry.retrain_run")
+    if watched is None:
         return
-    job = jobs.list_jobs().set_index("run_id")
-    if run_id not in job.index:
-        return
-    row, tags = job.loc[run_id], runs.run_tags(run_id)
+    run_id, row = watched
+    tags = runs.run_tags(run_id)
     ended = "wb.retrain.promoted" in tags or row["status"] == "FAILED"
     if ended and st.session_state.get("registry.retrain_seen") != run_id:
         # The job changed versions, aliases and history drawn outside this fragment: forget choices naming the old
